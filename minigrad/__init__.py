@@ -1,0 +1,16 @@
+"""minigrad: a tensor library with reverse-mode automatic differentiation, on NumPy or CuPy.
+
+    import minigrad
+    x = minigrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()          # x.grad == 2x
+"""
+from . import functional
+from .backend import get_array_module, get_backend, manual_seed, set_backend
+from .gradcheck import GradcheckError, gradcheck
+from .tensor import Function, Tensor, float32, float64, is_grad_enabled, no_grad, tensor
+
+__all__ = ["Tensor", "tensor", "Function", "no_grad", "is_grad_enabled", "functional",
+           "gradcheck", "GradcheckError", "set_backend", "get_backend", "get_array_module",
+           "manual_seed", "float32", "float64"]
+__version__ = "0.1.0"

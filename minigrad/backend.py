@@ -1,0 +1,264 @@
+"""Where arrays live: NumPy on the CPU, CuPy on an NVIDIA GPU, and "strict" for tests.
+
+Every op finds its array module with `xp = get_array_module(x)` and calls `xp.exp`,
+`xp.zeros`, ... so the same code runs on either device. Three backends:
+
+- "numpy"  the default; plain `numpy.ndarray`.
+- "cupy"   CuPy arrays on the GPU, imported only when asked for.
+- "strict" NumPy arrays of a subclass that refuses to meet a plain NumPy array, as a CuPy
+           array would. The test suite runs under it (MINIGRAD_TEST_BACKEND=strict) so that
+           a host array leaking into the device path fails on a machine without a GPU.
+"""
+import numpy
+
+BACKENDS = ("numpy", "cupy", "strict")
+
+_active = "numpy"
+_cupy = None
+_cupy_error = None  # why `import cupy` failed, kept to explain it later
+
+
+# ----------------------------------------------------------------------------- cupy
+def _load_cupy():
+    """Import CuPy once and check that a GPU is visible; remember why if not."""
+    global _cupy, _cupy_error
+    if _cupy is not None or _cupy_error is not None:
+        return _cupy
+    try:
+        import cupy
+    except ImportError as e:
+        _cupy_error = (f"CuPy is not installed ({e}). Install it for your CUDA version: "
+                       "pip install 'minigrad[cuda12]' or 'minigrad[cuda13]'.")
+        return None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDA driver missing or broken
+        count, reason = 0, f" ({e})"
+    else:
+        reason = ""
+    if count == 0:
+        _cupy_error = (f"CuPy is installed but no NVIDIA GPU is visible{reason}. "
+                       "Use the numpy backend on this machine.")
+        return None
+    _cupy = cupy
+    return cupy
+
+
+def cupy_available():
+    return _load_cupy() is not None
+
+
+def _require_cupy():
+    cupy = _load_cupy()
+    if cupy is None:
+        raise RuntimeError(f"minigrad: backend 'cupy' unavailable: {_cupy_error}")
+    return cupy
+
+
+# ----------------------------------------------------------------------------- strict
+class BackendMixError(TypeError):
+    """Arrays of two backends met in one operation."""
+
+
+class StrictArray(numpy.ndarray):
+    """A NumPy array that, like a CuPy array, refuses to be mixed with plain NumPy arrays."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _refuse_host(ufunc.__name__, inputs + kwargs.get("out", ()))
+        inputs = tuple(_plain(a) for a in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(_plain(a) for a in kwargs["out"])
+        return _strict(getattr(ufunc, method)(*inputs, **kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        if numpy.ndarray in types:
+            raise BackendMixError(
+                f"numpy.{func.__name__} got a host NumPy array and a device ('strict') array; "
+                "create arrays with the op's `xp` (get_array_module), not with numpy")
+        # Run NumPy's own code on plain views, so its inner calls are not checked again.
+        args, kwargs = _plain(args), {k: _plain(v) for k, v in kwargs.items()}
+        return _strict(func(*args, **kwargs))
+
+    def __getitem__(self, index):
+        _refuse_host("indexing", index if isinstance(index, tuple) else (index,))
+        return super().__getitem__(index)
+
+    def __setitem__(self, index, value):
+        _refuse_host("item assignment", (index if isinstance(index, tuple) else (index,)) + (value,))
+        return super().__setitem__(index, value)
+
+
+def _refuse_host(what, arrays):
+    for a in arrays:
+        if type(a) is numpy.ndarray:
+            raise BackendMixError(
+                f"{what} got a host NumPy array of shape {a.shape} and a device ('strict') "
+                "array; move it with xp.asarray(...) or create it with the op's `xp`")
+
+
+def _plain(a):
+    """StrictArrays (also inside tuples and lists) as plain NumPy views of the same memory."""
+    if isinstance(a, StrictArray):
+        return a.view(numpy.ndarray)
+    if isinstance(a, (tuple, list)):
+        return type(a)(_plain(x) for x in a)
+    return a
+
+
+def _strict(result):
+    if type(result) is numpy.ndarray:
+        return result.view(StrictArray)
+    if isinstance(result, (tuple, list)):
+        return type(result)(_strict(r) for r in result)
+    return result
+
+
+class _StrictModule:
+    """`numpy` as seen from the strict backend: every function returns StrictArrays."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        attr = getattr(self._module, name)
+        if isinstance(attr, type(numpy)):
+            return _StrictModule(attr)
+        if isinstance(attr, (type, numpy.ufunc)) or not callable(attr):
+            return attr  # dtypes, constants; ufuncs already dispatch to StrictArray
+
+        def strict_function(*args, **kwargs):
+            return _strict(attr(*args, **kwargs))
+        return strict_function
+
+
+strict = _StrictModule(numpy)
+
+
+# ----------------------------------------------------------------------------- choosing
+def set_backend(name):
+    """Make `name` ("numpy", "cupy" or "strict") the backend new tensors are created on."""
+    global _active
+    if name not in BACKENDS:
+        raise ValueError(f"minigrad: unknown backend {name!r}; choose one of {BACKENDS}")
+    if name == "cupy":
+        _require_cupy()
+    _active = name
+
+
+def get_backend():
+    return _active
+
+
+def backend_module(name=None):
+    """The array module (`xp`) of a backend, the active one by default."""
+    name = name or _active
+    if name == "numpy":
+        return numpy
+    if name == "strict":
+        return strict
+    if name == "cupy":
+        return _require_cupy()
+    raise ValueError(f"minigrad: unknown backend {name!r}; choose one of {BACKENDS}")
+
+
+def backend_of(array):
+    """The name of the backend an array lives on."""
+    if isinstance(array, StrictArray):
+        return "strict"
+    if isinstance(array, (numpy.ndarray, numpy.generic)):
+        return "numpy"
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return "cupy"
+    raise TypeError(f"minigrad: {type(array).__name__} is not an array of any backend")
+
+
+def get_array_module(*arrays):
+    """The `xp` for these arrays; an error if they live on different backends."""
+    names = {backend_of(a) for a in arrays}
+    if len(names) > 1:
+        raise BackendMixError(
+            "arrays from different backends met: " + " and ".join(sorted(names))
+            + "; move tensors with .to(backend) first")
+    return backend_module(names.pop() if names else None)
+
+
+def to_backend(array, name):
+    """A copy of `array` on backend `name` (the array itself if it is there already)."""
+    if backend_of(array) == name:
+        return array
+    host = to_numpy(array)
+    if name == "numpy":
+        return host
+    return backend_module(name).asarray(host)
+
+
+def to_numpy(array):
+    """A plain host NumPy array, whatever backend `array` is on."""
+    kind = backend_of(array)
+    if kind == "cupy":
+        return array.get()
+    if kind == "strict":
+        return array.view(numpy.ndarray)
+    return numpy.asarray(array)
+
+
+# ----------------------------------------------------------------------------- randomness
+_generators = {}  # backend name -> random generator; NumPy and strict share numpy's
+_seed = None
+
+
+def _generator_key(name):
+    return "cupy" if name == "cupy" else "numpy"
+
+
+def manual_seed(seed):
+    """Seed every random source minigrad draws from (and the backend's global RNG)."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+    numpy.random.seed(_seed % 2**32)
+    if _cupy is not None:
+        _cupy.random.seed(_seed)
+
+
+def generator(name=None):
+    """The random generator of a backend: numpy.random.Generator or cupy's RandomState."""
+    key = _generator_key(name or _active)
+    if key not in _generators:
+        if key == "cupy":
+            _generators[key] = _require_cupy().random.RandomState(_seed)
+        else:
+            _generators[key] = numpy.random.default_rng(_seed)
+    return _generators[key]
+
+
+def random_normal(shape, dtype, name=None):
+    """Standard-normal samples of `dtype` drawn on the backend `name`."""
+    name = name or _active
+    sample = generator(name).standard_normal(shape, dtype=dtype)
+    return sample if name == "cupy" else backend_module(name).asarray(sample)
+
+
+def random_uniform(shape, dtype, name=None):
+    """Uniform [0, 1) samples of `dtype` drawn on the backend `name`."""
+    name = name or _active
+    rng = generator(name)
+    if name == "cupy":
+        return rng.random_sample(shape, dtype=dtype)
+    return backend_module(name).asarray(rng.random(shape, dtype=dtype))
+
+
+def get_rng_state():
+    """The state of every generator, as plain JSON-able data (for checkpoints)."""
+    state = {"numpy": generator("numpy").bit_generator.state}
+    if "cupy" in _generators:
+        # CuPy's RandomState cannot export its state; reseed it from numpy's on restore.
+        state["cupy_reseed"] = True
+    return state
+
+
+def set_rng_state(state):
+    generator("numpy").bit_generator.state = state["numpy"]
+    if state.get("cupy_reseed") and _cupy is not None:
+        seed = int(generator("numpy").integers(2**31))
+        _generators["cupy"] = _cupy.random.RandomState(seed)

@@ -1,0 +1,107 @@
+"""Arithmetic: + - * / **, negation and matrix products, with NumPy broadcasting.
+
+When an input was broadcast in forward, its gradient is summed over the broadcast axes in
+backward (`unbroadcast`): each input element fed every output it was copied to.
+"""
+from ..backend import get_array_module
+from ..tensor import Function
+
+
+def unbroadcast(g, shape):
+    """Sum `g` down to `shape`, undoing NumPy broadcasting."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)
+    g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+class Add(Function):
+    """y = a + b;   ga = gy,  gb = gy"""
+
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return a + b
+
+    def backward(self, gy):
+        return unbroadcast(gy, self.a_shape), unbroadcast(gy, self.b_shape)
+
+
+class Sub(Function):
+    """y = a - b;   ga = gy,  gb = -gy"""
+
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return a - b
+
+    def backward(self, gy):
+        gb = -unbroadcast(gy, self.b_shape) if self.needs_input_grad[1] else None
+        return unbroadcast(gy, self.a_shape), gb
+
+
+class Mul(Function):
+    """y = a * b;   ga = gy * b,  gb = gy * a"""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.a, self.b
+        ga = unbroadcast(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """y = a / b;   ga = gy / b,  gb = -gy * a / b² = -ga * y"""
+
+    def forward(self, a, b):
+        self.a_shape, self.b = a.shape, b
+        self.y = a / b
+        return self.y
+
+    def backward(self, gy):
+        ga = gy / self.b
+        gb = unbroadcast(-ga * self.y, self.b.shape) if self.needs_input_grad[1] else None
+        return unbroadcast(ga, self.a_shape), gb
+
+
+class Neg(Function):
+    """y = -x;   gx = -gy"""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """y = x ** p for a constant p;   gx = gy * p * x ** (p - 1)"""
+
+    def forward(self, x):
+        self.x = x
+        return x ** self.exponent
+
+    def backward(self, gy):
+        p = self.exponent
+        return gy * (p * self.x ** (p - 1))
+
+
+class MatMul(Function):
+    """y = a @ b over the last two axes, batch axes broadcast;
+    ga = gy @ bᵀ,  gb = aᵀ @ gy   (ᵀ swaps the last two axes)"""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        a, b = self.a, self.b
+        ga = unbroadcast(gy @ xp.swapaxes(b, -1, -2), a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(xp.swapaxes(a, -1, -2) @ gy, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb

@@ -1,0 +1,128 @@
+"""Elementwise functions: exp, log, sqrt, tanh, sigmoid, relu, leaky_relu, softplus,
+clip and where. Each gradient is the derivative of the function times gy."""
+from ..backend import get_array_module
+from ..tensor import Function
+from .arithmetic import unbroadcast
+
+
+class Exp(Function):
+    """y = eˣ;   gx = gy * y"""
+
+    def forward(self, x):
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    """y = ln x;   gx = gy / x"""
+
+    def forward(self, x):
+        self.x = x
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class Sqrt(Function):
+    """y = √x;   gx = gy / (2y)"""
+
+    def forward(self, x):
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)
+
+
+class Tanh(Function):
+    """y = tanh x;   gx = gy * (1 - y²)"""
+
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+def stable_sigmoid(x):
+    """σ(x) = 1 / (1 + e⁻ˣ), computed from e^-|x| so no exp overflows."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1, e) / (1 + e)
+
+
+class Sigmoid(Function):
+    """y = σ(x) = 1 / (1 + e⁻ˣ);   gx = gy * y * (1 - y)"""
+
+    def forward(self, x):
+        self.y = stable_sigmoid(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+class ReLU(Function):
+    """y = max(x, 0);   gx = gy where x > 0, else 0"""
+
+    def forward(self, x):
+        self.positive = x > 0
+        return get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * self.positive
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else slope·x;   gx = gy if x > 0 else slope·gy"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.positive = x > 0
+        return xp.where(self.positive, x, x * self.slope)
+
+    def backward(self, gy):
+        return get_array_module(gy).where(self.positive, gy, gy * self.slope)
+
+
+class Softplus(Function):
+    """y = ln(1 + eˣ) = max(x, 0) + ln(1 + e^-|x|)   (stable for any x);   gx = gy * σ(x)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.x = x
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy):
+        return gy * stable_sigmoid(self.x)
+
+
+class Clip(Function):
+    """y = min(max(x, low), high);   gx = gy where low ≤ x ≤ high, else 0"""
+
+    def forward(self, x):
+        self.inside = (x >= self.low) & (x <= self.high)
+        return get_array_module(x).clip(x, self.low, self.high)
+
+    def backward(self, gy):
+        return gy * self.inside
+
+
+class Where(Function):
+    """y = a where condition else b;   ga = gy where condition,  gb = gy elsewhere
+    (the condition is a boolean array, not differentiated)"""
+
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return get_array_module(a).where(self.condition, a, b)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        ga = unbroadcast(xp.where(self.condition, gy, 0), self.a_shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(xp.where(self.condition, 0, gy), self.b_shape) if self.needs_input_grad[1] else None
+        return ga, gb

@@ -1,0 +1,112 @@
+"""Reductions over axes: sum, mean, max, logsumexp, and softmax / log_softmax.
+
+In backward, gy has the reduced shape; `expand` puts the reduced axes back (size 1) so
+that gy broadcasts against x again.
+"""
+from ..backend import get_array_module
+from ..tensor import Function
+
+
+def normalize_axes(axis, ndim):
+    """`axis` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % ndim for a in axes)) if ndim else ()
+
+
+def expand(gy, axes, keepdims):
+    """gy with the reduced `axes` restored as size-1 axes (a no-op if keepdims)."""
+    if keepdims:
+        return gy
+    shape = list(gy.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return gy.reshape(shape)
+
+
+class Sum(Function):
+    """y = Σ_axes x;   gx = gy broadcast back to x's shape"""
+
+    def forward(self, x):
+        self.x_shape, self.axes = x.shape, normalize_axes(self.axis, x.ndim)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return xp.broadcast_to(expand(gy, self.axes, self.keepdims), self.x_shape)
+
+
+class Mean(Function):
+    """y = Σ_axes x / n;   gx = gy / n broadcast back to x's shape"""
+
+    def forward(self, x):
+        self.x_shape, self.axes = x.shape, normalize_axes(self.axis, x.ndim)
+        return x.mean(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        n = 1
+        for a in self.axes:
+            n *= self.x_shape[a]
+        return xp.broadcast_to(expand(gy / n, self.axes, self.keepdims), self.x_shape)
+
+
+class Max(Function):
+    """y = max_axes x;   gx = gy at the maxima (shared equally between ties), 0 elsewhere"""
+
+    def forward(self, x):
+        self.axes = normalize_axes(self.axis, x.ndim)
+        y = x.max(axis=self.axes, keepdims=True)
+        self.is_max = x == y
+        return y if self.keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in self.axes])
+
+    def backward(self, gy):
+        ties = self.is_max.sum(axis=self.axes, keepdims=True)
+        return self.is_max * (expand(gy, self.axes, self.keepdims) / ties)
+
+
+class LogSumExp(Function):
+    """y = ln Σ_axes eˣ = m + ln Σ e^(x - m) with m = max x (no overflow);
+    gx = gy * e^(x - y) = gy * softmax(x)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.axes = normalize_axes(self.axis, x.ndim)
+        m = x.max(axis=self.axes, keepdims=True)
+        e = xp.exp(x - m)
+        total = e.sum(axis=self.axes, keepdims=True)
+        self.softmax = e / total
+        y = m + xp.log(total)
+        return y if self.keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in self.axes])
+
+    def backward(self, gy):
+        return self.softmax * expand(gy, self.axes, self.keepdims)
+
+
+class Softmax(Function):
+    """y = eˣ / Σ_axis eˣ;   gx = y * (gy - Σ_axis gy·y)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.y = e / e.sum(axis=self.axis, keepdims=True)
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp_axis(x);   gx = gy - softmax(x) * Σ_axis gy"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        self.y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)

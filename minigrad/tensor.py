@@ -1,0 +1,295 @@
+"""The engine: Tensor, the Function every op is made of, and reverse-mode backward().
+
+A Tensor wraps a backend array (`.data`). When an op runs on tensors that require
+gradients, its output remembers the op and the inputs (`_ctx`): that is the graph.
+`backward()` walks it from the output to the leaves in reverse topological order and
+calls each op's `backward`, adding up the gradients of tensors used more than once.
+
+Invariant: gradients are never modified in place, so an op's backward may return views
+(a reshape of gy, gy itself) without copying.
+"""
+import contextlib
+
+import numpy
+
+from . import backend
+
+float32 = numpy.float32
+float64 = numpy.float64
+DEFAULT_DTYPE = float32
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run ops without recording a graph (sampling, evaluation, optimizer updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Function:
+    """One differentiable operation. Subclass it and write two methods on raw arrays:
+
+        forward(self, *xs)  -> y     compute the output; keep on `self` only what
+                                     backward needs (self.mask = x > 0)
+        backward(self, gy)  -> gx    given dL/dy, return dL/dx for each input, as a tuple
+                                     when there are several (None for one that needs none)
+
+    Call it as `MyOp.apply(x, y, **params)`: tensors (or numbers) are the inputs, keyword
+    params become attributes of the op before forward runs. `self.needs_input_grad`
+    tells backward which gradients are wanted.
+    """
+
+    def __init__(self, **params):
+        self.__dict__.update(params)
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        tensors = _as_tensors(inputs, cls.__name__)
+        op = cls(**params)
+        op.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        y = op.forward(*[t.data for t in tensors])
+        if isinstance(y, numpy.generic):  # NumPy reductions return scalars, not 0-d arrays
+            y = backend.backend_module(backend.backend_of(tensors[0].data)).asarray(y)
+        out = Tensor._wrap(y)
+        if _grad_enabled and any(op.needs_input_grad):
+            out.requires_grad = True
+            out._ctx = (op, tensors)
+        return out
+
+
+def _as_tensors(inputs, op_name):
+    """Inputs as tensors on one backend; numbers become constants of the tensors' dtype."""
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    if not tensors:
+        raise TypeError(f"{op_name}: needs at least one Tensor input")
+    first = tensors[0].data
+    arrays = [x.data if isinstance(x, Tensor) else x for x in inputs if not _is_number(x)]
+    if any(type(a) is not type(first) for a in arrays):
+        names = [backend.backend_of(a) for a in arrays]
+        if len(set(names)) > 1:
+            raise backend.BackendMixError(
+                f"{op_name} got arrays on different backends ({' and '.join(sorted(set(names)))}); "
+                f"move tensors with .to('{names[0]}') first")
+    if len(tensors) == len(inputs):
+        return inputs
+    xp = backend.get_array_module(first)
+    return tuple(x if isinstance(x, Tensor) else Tensor._wrap(xp.asarray(x, dtype=first.dtype))
+                 for x in inputs)
+
+
+def _is_number(x):
+    return isinstance(x, (int, float, numpy.generic))
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it and differentiate them.
+
+    Tensor(data, requires_grad=False, dtype=None, backend_name=None): `data` is a number,
+    a (nested) list or an array; it is copied to the backend (the active one unless `data`
+    is already on a device) in `dtype` (float32 unless asked otherwise).
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_freed", "__weakref__")
+    __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, dtype=None, backend_name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        kind = _kind(data)
+        name = backend_name or (kind if kind in ("cupy", "strict") else backend.get_backend())
+        if kind not in (None, "numpy", name):
+            data = backend.to_numpy(data)
+        self.data = backend.backend_module(name).asarray(data, dtype=dtype or DEFAULT_DTYPE)
+        self.requires_grad = requires_grad
+        self.grad = None
+        self._ctx = None
+        self._freed = False
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False):
+        """A tensor around an array as it is (no copy, no dtype change): used by ops."""
+        t = cls.__new__(cls)
+        t.data, t.requires_grad, t.grad, t._ctx, t._freed = array, requires_grad, None, None, False
+        return t
+
+    # ------------------------------------------------------------------ properties
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    device = property(lambda self: backend.backend_of(self.data), doc="'numpy', 'cupy' or 'strict'")
+    is_leaf = property(lambda self: self._ctx is None)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        where = "" if self.device == "numpy" else f", device='{self.device}'"
+        body = numpy.array2string(self.numpy(), separator=", ", prefix="Tensor(")
+        return f"Tensor({body}, dtype={self.dtype}{where}{grad})"
+
+    def numpy(self):
+        """The values as a host NumPy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor of one element, not shape {self.shape}")
+        return self.numpy().item()
+
+    def to(self, backend_name=None, dtype=None):
+        """This tensor on another backend and/or dtype, as a new leaf."""
+        data = self.data if backend_name is None else backend.to_backend(self.data, backend_name)
+        if dtype is not None:
+            data = data.astype(dtype, copy=False)
+        return Tensor._wrap(data, self.requires_grad)
+
+    def detach(self):
+        """The same values, cut from the graph: no gradient flows back through it."""
+        return Tensor._wrap(self.data)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ------------------------------------------------------------------ autodiff
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`, weighted by `grad`.
+
+        `grad` is the upstream gradient, of self's shape; it may be left out for a tensor
+        of one element. The graph is freed afterwards unless `retain_graph=True`.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad; no op "
+                               "that produced it had an input with requires_grad=True")
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward(): a tensor of shape {self.shape} needs an "
+                                   "upstream gradient of that shape: backward(grad)")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): upstream gradient of shape {grad.shape} "
+                                 f"for a tensor of shape {self.shape}")
+
+        grads = {id(self): grad}  # gradient of each tensor still waiting to be used
+        for t in reversed(_topological_order(self)):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._ctx is None:  # a leaf: gradients add up across backward() calls
+                t.grad = g if t.grad is None else t.grad + g
+                continue
+            op, inputs = t._ctx
+            gxs = op.backward(g)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                gx = _check_grad(op, x, gx)
+                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+            if not retain_graph:
+                t._ctx, t._freed = None, True
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other): return F.add(self, other)
+    def __radd__(self, other): return F.add(other, self)
+    def __sub__(self, other): return F.sub(self, other)
+    def __rsub__(self, other): return F.sub(other, self)
+    def __mul__(self, other): return F.mul(self, other)
+    def __rmul__(self, other): return F.mul(other, self)
+    def __truediv__(self, other): return F.div(self, other)
+    def __rtruediv__(self, other): return F.div(other, self)
+    def __pow__(self, exponent): return F.pow(self, exponent)
+    def __matmul__(self, other): return F.matmul(self, other)
+    def __rmatmul__(self, other): return F.matmul(other, self)
+    def __neg__(self): return F.neg(self)
+    def __getitem__(self, index): return F.getitem(self, index)
+
+    # ------------------------------------------------------------------ methods
+    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
+    def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def sqrt(self): return F.sqrt(self)
+    def tanh(self): return F.tanh(self)
+    def sigmoid(self): return F.sigmoid(self)
+    def relu(self): return F.relu(self)
+    def clip(self, low, high): return F.clip(self, low, high)
+    def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
+    def transpose(self, *axes): return F.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+    T = property(lambda self: F.transpose(self))
+
+
+def _check_grad(op, x, gx):
+    """A gradient an op returned, checked against its input (a custom op's usual bug)."""
+    if isinstance(gx, numpy.generic):  # NumPy turns 0-d results into scalars
+        gx = backend.get_array_module(x.data).asarray(gx)
+    if gx.shape != x.shape:
+        raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
+                           f"{gx.shape} for an input of shape {x.shape}")
+    if gx.dtype != x.dtype:
+        gx = gx.astype(x.dtype)
+    return gx
+
+
+def _topological_order(root):
+    """Tensors reachable from `root` through ops, each after all of its inputs.
+
+    Iterative depth-first search: a chain of any length fits, no recursion limit.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        if t._freed:
+            raise RuntimeError("backward(): part of this graph was already freed by an earlier "
+                               "backward(); pass retain_graph=True to the first call to keep it")
+        visited.add(id(t))
+        stack.append((t, True))
+        if t._ctx is not None:
+            stack.extend((x, False) for x in t._ctx[1] if x.requires_grad and id(x) not in visited)
+    return order
+
+
+def _kind(data):
+    """The backend an array lives on, or None for a number or a list."""
+    try:
+        return backend.backend_of(data)
+    except TypeError:
+        return None
+
+
+def tensor(data, requires_grad=False, dtype=None, backend=None):
+    """Tensor(data, ...) as a function, as in NumPy's `array`."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, backend_name=backend)
+
+
+from . import functional as F  # noqa: E402  (ops need Tensor; Tensor's operators need the ops)
