@@ -1,0 +1,453 @@
+"""MNIST and Fashion-MNIST from their IDX files, checked, and the batches a trainer draws.
+
+Where the four files are looked for (the first folder holding all four wins):
+
+1. `data_dir` (the `--data-dir` flag) if given: that folder or its `<dataset>/` subfolder,
+   and nowhere else;
+2. `$MINIGRAD_DATA`: the dataset folder itself, or a parent holding `mnist/` and
+   `fashion-mnist/`;
+3. the user cache, `$XDG_CACHE_HOME/minigrad/<dataset>` (default `~/.cache/minigrad/<dataset>`);
+4. for fashion-mnist, `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`).
+
+A file may be gzip-compressed or raw, named with or without `.gz`: its first bytes decide.
+Every file is checked by the MD5 of its *decompressed* content, one rule that accepts the
+official .gz files, raw copies and re-compressed copies alike (Debian's Fashion-MNIST .gz
+differ bytewise from Zalando's). Hashing costs ~0.07 s for the 47 MB training images,
+less than decompressing them (~0.25 s), so nothing is cached.
+
+Missing files are downloaded (when `download=True`) over HTTPS into a temporary file that
+is renamed into place only after it passed the checksum.
+"""
+import gzip
+import hashlib
+import http.client
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen  # module attribute, so tests can replace the opener
+
+import numpy as np
+
+IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (count, rows, columns)
+LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+ENV_VAR = "MINIGRAD_DATA"
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class DataError(Exception):
+    """A dataset file is missing, damaged or not the one expected; the message says which."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset's files are called, what their decompressed content hashes to, where
+    to get them."""
+    name: str
+    files: dict          # role -> file name without .gz
+    md5: dict            # file name -> MD5 of the decompressed content
+    mirrors: tuple       # base URLs, tried in order; file name + ".gz" is appended
+    class_names: tuple
+    system_dirs: tuple = ()
+
+
+_FILE_NAMES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+               "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+
+DATASETS = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        files=_FILE_NAMES,
+        # The official .gz (md5 f68b3c2d..., d53e105e..., 9fb629c4..., ec29112d...) hold these.
+        md5={"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+             "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+             "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+             "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"},
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        class_names=tuple(str(digit) for digit in range(10))),
+    "fashion-mnist": DatasetSpec(
+        name="fashion-mnist",
+        files=_FILE_NAMES,
+        # Zalando's .gz (md5 8d4fb7e6..., 25c81989..., bef4ecab..., bb300cfd...) hold these.
+        md5={"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+             "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+             "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+             "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"},
+        mirrors=("https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",),
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                     "Sneaker", "Bag", "Ankle boot"),
+        system_dirs=(Path("/usr/share/datasets/fashion-mnist"),)),
+}
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist"}
+
+
+@dataclass
+class Dataset:
+    """The four arrays of an MNIST-like dataset, and where they were read from."""
+    name: str
+    train_images: np.ndarray   # (60000, 28, 28) uint8, 0 = background
+    train_labels: np.ndarray   # (60000,) int64 in [0, 10)
+    test_images: np.ndarray    # (10000, 28, 28) uint8
+    test_labels: np.ndarray    # (10000,) int64
+    class_names: tuple
+    folder: Path
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+# ---------------------------------------------------------------- reading IDX files
+
+def read_bytes(path):
+    """The content of `path`, decompressed if it is gzip (judged by its first two bytes)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head != b"\x1f\x8b":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: the gzip stream is damaged or cut short ({e})") from None
+
+
+def parse_idx(raw, source, expected_magic=None):
+    """Array from the bytes of an IDX file of unsigned bytes.
+
+    Layout: magic (0x0000 08 <ndim>, big-endian), then ndim big-endian uint32 sizes, then
+    prod(sizes) bytes. Anything else (wrong magic, truncated, trailing bytes) raises
+    DataError naming `source`.
+    """
+    if len(raw) < 4:
+        raise DataError(f"{source}: {len(raw)} bytes, too short for an IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    if expected_magic is not None and magic != expected_magic:
+        raise DataError(f"{source}: magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+                        f"({'images' if expected_magic == IMAGES_MAGIC else 'labels'} IDX file)")
+    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{source}: magic number 0x{magic:08x} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DataError(f"{source}: truncated header ({len(raw)} bytes, expected {header_size})")
+    shape = struct.unpack(f">{ndim}I", raw[4:header_size])
+    expected_size = header_size + int(np.prod(shape, dtype=np.int64))
+    if len(raw) != expected_size:
+        problem = "truncated" if len(raw) < expected_size else "has trailing bytes"
+        raise DataError(f"{source}: {problem}: {len(raw)} bytes, expected {expected_size} "
+                        f"for shape {shape}")
+    # A copy, so callers get an ordinary writable array, not a view of immutable bytes.
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape).copy()
+
+
+def read_idx(path, expected_magic=None, expected_md5=None):
+    """Read one IDX file (gzip or raw); check the MD5 of its decompressed content if given."""
+    raw = read_bytes(path)
+    if expected_md5 is not None:
+        found = hashlib.md5(raw).hexdigest()
+        if found != expected_md5:
+            raise DataError(f"{path}: checksum mismatch: the decompressed content ({len(raw)} bytes) "
+                            f"has MD5 {found}, expected {expected_md5}")
+    return parse_idx(raw, path, expected_magic)
+
+
+# ---------------------------------------------------------------- finding the files
+
+def get_spec(name):
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def user_cache_dir(name):
+    """`$XDG_CACHE_HOME/minigrad/<name>`, or `~/.cache/minigrad/<name>`."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "minigrad" / name
+
+
+def search_dirs(name="mnist", data_dir=None):
+    """The folders looked in for dataset `name`, in order (see the module docstring)."""
+    spec = get_spec(name)
+    if data_dir is not None:
+        return [Path(data_dir), Path(data_dir) / spec.name]
+    dirs = []
+    if os.environ.get(ENV_VAR):
+        env_dir = Path(os.environ[ENV_VAR])
+        dirs += [env_dir, env_dir / spec.name]
+    dirs.append(user_cache_dir(spec.name))
+    dirs += list(spec.system_dirs)
+    return dirs
+
+
+def _find(folder, file_name):
+    """The path of `file_name` or `file_name.gz` in `folder`, raw preferred; None if neither."""
+    for candidate in (folder / file_name, folder / (file_name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download_dir(spec, data_dir, dirs):
+    """Where missing files go: a writable folder that already holds some of them, else the
+    folder the user named (its `<dataset>/` subfolder unless it is named so), else the cache."""
+    for folder in dirs:
+        if folder not in spec.system_dirs and any(_find(folder, f) for f in spec.files.values()):
+            return folder
+    base = data_dir if data_dir is not None else os.environ.get(ENV_VAR) or None
+    if base is None:
+        return user_cache_dir(spec.name)
+    base = Path(base)
+    return base if base.name == spec.name else base / spec.name
+
+
+def _how_to_provide(spec, dirs):
+    looked = "\n".join(f"  {d}" for d in dirs)
+    return (f"Looked for the {spec.name} files in:\n{looked}\n"
+            f"Provide them: put {', '.join(n + '(.gz)' for n in spec.files.values())} "
+            f"(gzip or raw) in one folder and pass --data-dir FOLDER or set {ENV_VAR}=FOLDER "
+            f"(or a parent folder holding {spec.name}/). They are published at {spec.mirrors[0]}")
+
+
+# ---------------------------------------------------------------- downloading
+
+def download_file(url, dest, expected_md5=None, progress=True):
+    """Fetch `url` into `dest` through a temporary file in the same folder, renamed into
+    place only when its decompressed content has `expected_md5`; nothing is left otherwise.
+
+    Network failures propagate (URLError, OSError, HTTPException); bad bytes raise DataError.
+    """
+    from tqdm import tqdm  # only a download needs it
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            headers = getattr(response, "headers", None)
+            total = int(headers.get("Content-Length") or 0) if headers is not None else 0
+            with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name,
+                      disable=not progress) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        if expected_md5 is not None:
+            raw = read_bytes(tmp)
+            found = hashlib.md5(raw).hexdigest()
+            if found != expected_md5:
+                raise DataError(f"{url} served content with MD5 {found}, expected {expected_md5}; "
+                                f"refused, nothing saved")
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dest
+
+
+def _download_missing(spec, folder, file_names, checksums, dirs, progress):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create {folder} to download {spec.name} into ({e}).\n"
+                        + _how_to_provide(spec, dirs)) from None
+    for file_name in file_names:
+        failures = []
+        for base in spec.mirrors:
+            url = base + file_name + ".gz"
+            try:
+                download_file(url, folder / (file_name + ".gz"), checksums.get(file_name), progress)
+                break
+            except (URLError, OSError, http.client.HTTPException, DataError) as e:
+                failures.append(f"  {url}: {getattr(e, 'reason', None) or e}")
+        else:
+            tried = "\n".join(failures)
+            raise DataError(f"could not download {file_name}.gz for {spec.name} "
+                            f"(offline, or every mirror failed):\n{tried}\n" + _how_to_provide(spec, dirs))
+
+
+# ---------------------------------------------------------------- loading
+
+def load_dataset(name="mnist", data_dir=None, download=True, verify=True, checksums=None,
+                 progress=True):
+    """Load MNIST or Fashion-MNIST as uint8 images (N, 28, 28) and int64 labels (N,).
+
+    name: "mnist" or "fashion-mnist". data_dir: a folder to use instead of the default
+    search (see the module docstring). download: fetch missing files from the mirrors.
+    verify: check each file's decompressed MD5 against `checksums` (file name -> MD5,
+    default: the genuine files'); a file whose name has no entry is not checked.
+    """
+    spec = get_spec(name)
+    checksums = dict(spec.md5 if checksums is None else checksums) if verify else {}
+    dirs = search_dirs(spec.name, data_dir)
+    folder = next((d for d in dirs if all(_find(d, f) for f in spec.files.values())), None)
+    if folder is None:
+        if not download:
+            raise DataError(f"the {spec.name} files are not all there and download=False.\n"
+                            + _how_to_provide(spec, dirs))
+        folder = _download_dir(spec, None if data_dir is None else Path(data_dir), dirs)
+        missing = [f for f in spec.files.values() if _find(folder, f) is None]
+        _download_missing(spec, folder, missing, checksums, dirs, progress)
+
+    arrays = {}
+    for role, file_name in spec.files.items():
+        path = _find(folder, file_name)
+        magic = IMAGES_MAGIC if role.endswith("images") else LABELS_MAGIC
+        try:
+            arrays[role] = read_idx(path, magic, checksums.get(file_name))
+        except DataError as e:
+            raise DataError(f"{e}.\nPut a good copy of {file_name}(.gz) at {folder} (published at "
+                            f"{spec.mirrors[0]}{file_name}.gz), or delete {path} and load with "
+                            f"download=True to fetch it again.") from None
+
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        image_file, label_file = spec.files[f"{split}_images"], spec.files[f"{split}_labels"]
+        if len(images) != len(labels):
+            raise DataError(f"{folder}: {image_file} holds {len(images)} images but {label_file} "
+                            f"holds {len(labels)} labels; expected one label per image. Put "
+                            f"matching copies of both files in {folder}.")
+        if images.shape[1:] != (28, 28):
+            raise DataError(f"{folder / image_file}: images of {images.shape[1:]} pixels, expected (28, 28)")
+        if labels.size and labels.max() >= len(spec.class_names):
+            raise DataError(f"{folder / label_file}: label {labels.max()} out of range, "
+                            f"expected 0..{len(spec.class_names) - 1}")
+    return Dataset(name=spec.name,
+                   train_images=arrays["train_images"],
+                   train_labels=arrays["train_labels"].astype(np.int64),
+                   test_images=arrays["test_images"],
+                   test_labels=arrays["test_labels"].astype(np.int64),
+                   class_names=spec.class_names, folder=folder)
+
+
+# ---------------------------------------------------------------- scaling
+
+def to_unit_range(images):
+    """uint8 images (N, 28, 28) or (N, 1, 28, 28) -> float32 (N, 1, 28, 28) in [-1, 1]:
+    x / 127.5 - 1, the range of a tanh generator."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(f"to_unit_range expects uint8 pixels in 0..255, got {images.dtype} "
+                        f"(already scaled?)")
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"expected images (N, H, W) or (N, 1, H, W), got {images.shape}")
+    return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def from_unit_range(x):
+    """[-1, 1] -> [0, 1] (float32, clipped), for pictures: (x + 1) / 2."""
+    return np.clip((np.asarray(x, dtype=np.float32) + 1) / 2, 0, 1)
+
+
+# ---------------------------------------------------------------- batches
+
+class BatchSampler:
+    """Random batches of indices into `num_examples` examples, forever; reproducible and
+    resumable exactly.
+
+    Every epoch is a fresh permutation drawn by a Generator seeded with (seed, epoch), so
+    the whole position is (epoch, position in the epoch): `state()` is a small JSON-able
+    dict for the checkpoint and `set_state()` continues with the very next batch.
+    drop_last=True skips the incomplete tail of each epoch, so every batch is full.
+    """
+
+    def __init__(self, num_examples, batch_size, seed=0, drop_last=True):
+        if batch_size < 1 or num_examples < 1:
+            raise ValueError(f"need num_examples >= 1 and batch_size >= 1, got {num_examples}, {batch_size}")
+        if drop_last and batch_size > num_examples:
+            raise ValueError(f"batch_size {batch_size} > num_examples {num_examples} with drop_last: "
+                             f"no full batch exists")
+        self.num_examples, self.batch_size = int(num_examples), int(batch_size)
+        self.seed, self.drop_last = int(seed), bool(drop_last)
+        self.epoch, self.position = 0, 0
+        self._order = None  # permutation of the current epoch, drawn on demand
+
+    @property
+    def batches_per_epoch(self):
+        full, tail = divmod(self.num_examples, self.batch_size)
+        return full + (0 if self.drop_last or tail == 0 else 1)
+
+    def _permutation(self, epoch):
+        return np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        end_of_epoch = (self.position + self.batch_size > self.num_examples if self.drop_last
+                        else self.position >= self.num_examples)
+        if end_of_epoch:
+            self.epoch, self.position, self._order = self.epoch + 1, 0, None
+        if self._order is None:
+            self._order = self._permutation(self.epoch)
+        batch = self._order[self.position:self.position + self.batch_size]
+        self.position += len(batch)
+        return batch
+
+    def state(self):
+        return {"num_examples": self.num_examples, "batch_size": self.batch_size,
+                "seed": self.seed, "drop_last": self.drop_last,
+                "epoch": self.epoch, "position": self.position}
+
+    def set_state(self, state):
+        mine = self.state()
+        for key in ("num_examples", "batch_size", "drop_last"):
+            if state[key] != mine[key]:
+                raise ValueError(f"sampler state has {key}={state[key]!r}, this sampler has "
+                                 f"{mine[key]!r}: it belongs to another run")
+        self.seed, self.epoch, self.position = int(state["seed"]), int(state["epoch"]), int(state["position"])
+        self._order = None
+
+
+def batches(images, batch_size, rng=None, labels=None, drop_last=True):
+    """One pass over `images` (and `labels`) in batches: shuffled by the numpy Generator
+    `rng`, in order when rng is None. Yields arrays, or (images, labels) pairs."""
+    n = len(images)
+    order = np.arange(n) if rng is None else rng.permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        idx = order[start:start + batch_size]
+        yield images[idx] if labels is None else (images[idx], labels[idx])
+
+
+# ---------------------------------------------------------------- semi-supervised split
+
+def labeled_subset(labels, num_labeled=100, seed=0, balanced=True, num_classes=10):
+    """Indices (sorted, int64) of the examples whose labels a semi-supervised GAN may see.
+
+    balanced=True: num_labeled / num_classes per class, drawn by `seed`.
+    balanced=False: the first num_labeled examples, as the original SGAN tutorial does.
+    """
+    labels = np.asarray(labels)
+    if not 0 < num_labeled <= len(labels):
+        raise ValueError(f"num_labeled must be in 1..{len(labels)}, got {num_labeled}")
+    if not balanced:
+        return np.arange(num_labeled, dtype=np.int64)
+    if num_labeled % num_classes:
+        raise ValueError(f"a balanced subset needs num_labeled divisible by {num_classes}, "
+                         f"got {num_labeled}")
+    per_class = num_labeled // num_classes
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class:
+            raise ValueError(f"class {c} has {len(members)} examples, fewer than the {per_class} asked for")
+        chosen.append(rng.choice(members, size=per_class, replace=False))
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def unlabeled_indices(num_examples, labeled):
+    """The indices in range(num_examples) not in `labeled` (sorted, int64)."""
+    mask = np.ones(num_examples, dtype=bool)
+    mask[np.asarray(labeled, dtype=np.int64)] = False
+    return np.flatnonzero(mask).astype(np.int64)
