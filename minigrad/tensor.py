@@ -107,6 +107,7 @@ class Tensor:
 
     __slots__ = ("data", "requires_grad", "grad", "_ctx", "_freed", "__weakref__")
     __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__
+    __array_ufunc__ = None  # numpy.exp(tensor) raises instead of making an object array
 
     def __init__(self, data, requires_grad=False, dtype=None, backend_name=None):
         if isinstance(data, Tensor):
@@ -115,7 +116,9 @@ class Tensor:
         name = backend_name or (kind if kind in ("cupy", "strict") else backend.get_backend())
         if kind not in (None, "numpy", name):
             data = backend.to_numpy(data)
-        self.data = backend.backend_module(name).asarray(data, dtype=dtype or DEFAULT_DTYPE)
+        # A copy (`array`, not `asarray`): the tensor must not share memory with the
+        # caller's array, which in-place updates (optimizers, gradcheck) would change.
+        self.data = backend.backend_module(name).array(data, dtype=dtype or DEFAULT_DTYPE)
         self.requires_grad = requires_grad
         self.grad = None
         self._ctx = None
