@@ -76,8 +76,9 @@ def _as_float64_leaf(x):
     if isinstance(x, Tensor):
         if not x.requires_grad:
             return x
+        # A copy: the same tensor passed twice (fn(x, x)) must give two independent leaves.
         xp = backend.get_array_module(x.data)
-        return Tensor._wrap(xp.ascontiguousarray(x.data, dtype=numpy.float64), requires_grad=True)
+        return Tensor._wrap(xp.array(x.data, dtype=numpy.float64, order="C"), requires_grad=True)
     if numpy.issubdtype(numpy.asarray(x).dtype if not hasattr(x, "dtype") else x.dtype, numpy.integer):
         return x
     return Tensor(x, requires_grad=True, dtype=numpy.float64)
@@ -106,12 +107,14 @@ def _check_direction(named, analytic, loss, eps, atol, rtol, seed, raise_excepti
                   for _, t in named]
     analytic_dot = sum(float((g * u).sum()) for g, u in zip(analytic, directions))
 
+    originals = [t.data.copy() for _, t in named]
+
     def shifted_loss(step):
-        for (_, t), u in zip(named, directions):
-            t.data += step * u
+        for (_, t), u, x0 in zip(named, directions, originals):
+            t.data[...] = x0 + step * u
         value = loss()
-        for (_, t), u in zip(named, directions):
-            t.data -= step * u
+        for (_, t), x0 in zip(named, originals):
+            t.data[...] = x0  # restored exactly: x + εu - εu may differ from x in the last bit
         return value
 
     numeric_dot = (shifted_loss(eps) - shifted_loss(-eps)) / (2 * eps)
