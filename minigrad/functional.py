@@ -44,9 +44,11 @@ def where(condition, a, b):
 
 
 def matmul(a, b):
-    """a @ b as in NumPy: 1-D operands are treated as a row (a) or column (b) vector."""
+    """a @ b as in NumPy: 1-D operands are treated as a row (a) or column (b) vector,
+    and the axis added for them is dropped from the result (1-D @ 1-D is a scalar)."""
     if a.ndim == 1:
-        return reshape(matmul(reshape(a, (1, -1)), b), b.shape[:-2] + b.shape[-1:])
+        y = matmul(reshape(a, (1, -1)), b)  # (..., 1, n), or (1,) when b is 1-D too
+        return reshape(y, y.shape[:-2] + y.shape[-1:] if b.ndim > 1 else ())
     if b.ndim == 1:
         return reshape(matmul(a, reshape(b, (-1, 1))), a.shape[:-1])
     return MatMul.apply(a, b)
@@ -60,7 +62,10 @@ def softmax(x, axis=-1): return Softmax.apply(x, axis=axis)
 def log_softmax(x, axis=-1): return LogSoftmax.apply(x, axis=axis)
 
 
-def reshape(x, shape): return Reshape.apply(x, shape=tuple(shape))
+def reshape(x, shape):
+    return Reshape.apply(x, shape=(shape,) if isinstance(shape, int) else tuple(shape))
+
+
 def transpose(x, axes=None): return Transpose.apply(x, axes=axes)
 def broadcast_to(x, shape): return BroadcastTo.apply(x, shape=tuple(shape))
 def flatten(x): return reshape(x, (x.shape[0], -1))
@@ -84,3 +89,61 @@ def _index_array(a, like):
         a = a.data
     xp = backend_module(backend_of(like.data))
     return xp.asarray(a) if not hasattr(a, "shape") or backend_of(a) != backend_of(like.data) else a
+
+
+# ----------------------------------------------------------------------------- layers and losses
+from .ops.dropout import Dropout  # noqa: E402
+from .ops.linear import Linear  # noqa: E402
+from .ops.loss import (BinaryCrossEntropy, BinaryCrossEntropyWithLogits,  # noqa: E402
+                       CrossEntropy, check_reduction)
+from .ops.normalization import BatchNorm  # noqa: E402
+
+
+def linear(x, weight, bias=None):
+    """y = x @ weightᵀ + bias for x (..., in), weight (out, in), bias (out,) or None."""
+    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Normalize x (N, C) or (N, C, H, W) per channel, then scale by gamma and shift by beta
+    (both None for no affine part). In training the batch statistics are used and the
+    running statistics (raw (C,) arrays, or None) are updated in place; otherwise the
+    running statistics are used."""
+    if x.ndim not in (2, 4):
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, H, W), got shape {x.shape}")
+    gamma_beta = () if gamma is None else (gamma, beta)
+    return BatchNorm.apply(x, *gamma_beta, training=training, momentum=momentum, eps=eps,
+                           running_mean=running_mean, running_var=running_var)
+
+
+def dropout(x, p, training=True):
+    """Zero each value with probability p and scale the rest by 1/(1 - p); x itself when
+    not training or p == 0."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=p)
+
+
+def binary_cross_entropy(probs, targets, reduction="mean"):
+    """-t·ln p - (1 - t)·ln(1 - p) for probabilities p (clipped to [1e-7, 1 - 1e-7]).
+    Prefer binary_cross_entropy_with_logits: it is exact at any logit."""
+    check_reduction(reduction, "binary_cross_entropy")
+    return BinaryCrossEntropy.apply(probs, targets=targets, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """binary_cross_entropy(sigmoid(logits), targets), in the softplus form that never
+    overflows: max(x, 0) - x·t + ln(1 + e^-|x|)."""
+    check_reduction(reduction, "binary_cross_entropy_with_logits")
+    return BinaryCrossEntropyWithLogits.apply(logits, targets=targets, reduction=reduction)
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy of logits (N, C) against integer labels (N,) or one-hot/soft
+    targets (N, C); "mean" averages over the N rows."""
+    check_reduction(reduction, "cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits (N, C), got shape {logits.shape}")
+    return CrossEntropy.apply(logits, targets=labels, reduction=reduction)

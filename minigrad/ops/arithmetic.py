@@ -80,7 +80,7 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = x ** p for a constant p;   gx = gy * p * x ** (p - 1)"""
+    """y = x ** p for a constant p;   gx = gy * p * x ** (p - 1)   (0 when p = 0)"""
 
     def forward(self, x):
         self.x = x
@@ -88,6 +88,8 @@ class Pow(Function):
 
     def backward(self, gy):
         p = self.exponent
+        if p == 0:  # x ** 0 is constant; p * x ** -1 would give 0 * inf = nan at x = 0
+            return get_array_module(gy).zeros_like(gy)
         return gy * (p * self.x ** (p - 1))
 
 
