@@ -1,0 +1,139 @@
+"""Losses as fused ops: each computes its loss and its gradient in closed form, so no
+intermediate value (a sigmoid that rounds to 1, a log of 0, an exp that overflows) can
+turn the result into inf or nan.
+
+Targets are data, not inputs: they are never differentiated. They may be numbers, host
+arrays, backend arrays or tensors; an array must have exactly the shape of the
+predictions (a (N,) target against (N, 1) predictions would silently broadcast to (N, N)).
+The reduction is "mean" (over every element; over the rows for cross_entropy), "sum" or
+"none" (the elementwise losses).
+"""
+import numpy
+
+from .. import backend
+from ..backend import get_array_module
+from ..tensor import Function, Tensor
+from .elementwise import stable_sigmoid
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def as_targets(targets, like, loss_name):
+    """`targets` as a number, or an array on like's backend, of like's dtype and shape."""
+    if isinstance(targets, (int, float, numpy.generic)):
+        return float(targets)
+    xp = get_array_module(like)
+    data = targets.data if isinstance(targets, Tensor) else targets
+    if not hasattr(data, "shape") or backend.backend_of(data) != backend.backend_of(like):
+        data = xp.asarray(backend.to_numpy(data) if hasattr(data, "shape") else data)
+    if data.shape != like.shape:
+        raise ValueError(f"{loss_name}: targets of shape {tuple(data.shape)} for predictions "
+                         f"of shape {tuple(like.shape)}; they must match (reshape the targets)")
+    return data.astype(like.dtype, copy=False)
+
+
+def as_class_targets(targets, logits):
+    """(labels, None) for class indices (N,), or (None, t) for one-hot/soft targets (N, C)."""
+    n, classes = logits.shape
+    data = targets.data if isinstance(targets, Tensor) else targets
+    if not hasattr(data, "shape") or backend.backend_of(data) != backend.backend_of(logits):
+        data = get_array_module(logits).asarray(
+            backend.to_numpy(data) if hasattr(data, "shape") else data)
+    if data.shape == logits.shape:
+        return None, data.astype(logits.dtype, copy=False)
+    if data.shape != (n,):
+        raise ValueError(f"cross_entropy: for logits of shape {tuple(logits.shape)} the targets "
+                         f"are class labels of shape ({n},) or probabilities of shape "
+                         f"{tuple(logits.shape)}; got shape {tuple(data.shape)}")
+    labels = data.astype(numpy.int64, copy=False)
+    if n and (bool((labels != data).any()) or int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise ValueError(f"cross_entropy: class labels must be integers in [0, {classes}); "
+                         f"got values from {float(data.min())} to {float(data.max())}")
+    return labels, None
+
+
+def check_reduction(reduction, loss_name):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{loss_name}: reduction must be one of {REDUCTIONS}, not {reduction!r}")
+
+
+def reduce(losses, reduction):
+    if reduction == "mean":
+        return losses.mean()
+    return losses.sum() if reduction == "sum" else losses
+
+
+def spread(gy, shape, reduction):
+    """The upstream gradient of the reduced loss, as the gradient of each elementwise loss."""
+    if reduction == "none":
+        return gy
+    n = 1
+    for size in shape:
+        n *= size
+    return get_array_module(gy).broadcast_to(gy / n if reduction == "mean" else gy, shape)
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """ℓ = −t·ln σ(x) − (1 − t)·ln(1 − σ(x)) = max(x, 0) − x·t + ln(1 + e^−|x|)
+    (the softplus form: e^−|x| ≤ 1, so nothing overflows at any x);
+    gx = gy·(σ(x) − t)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.x = x
+        self.t = as_targets(self.targets, x, "binary_cross_entropy_with_logits")
+        losses = xp.maximum(x, 0) - x * self.t + xp.log1p(xp.exp(-xp.abs(x)))
+        return reduce(losses, self.reduction)
+
+    def backward(self, gy):
+        return spread(gy, self.x.shape, self.reduction) * (stable_sigmoid(self.x) - self.t)
+
+
+class BinaryCrossEntropy(Function):
+    """ℓ = −t·ln p̃ − (1 − t)·ln(1 − p̃),   p̃ = clip(p, ε, 1 − ε),  ε = 1e-7
+    (so neither log ever sees 0: the loss is at most −ln ε ≈ 16.1);
+    gp = gy·(p̃ − t) / (p̃·(1 − p̃))   (the exact derivative for ε ≤ p ≤ 1 − ε,
+    and finite, never zeroed, outside)"""
+
+    eps = 1e-7
+
+    def forward(self, p):
+        xp = get_array_module(p)
+        self.p_clipped = xp.clip(p, self.eps, 1 - self.eps)
+        self.t = as_targets(self.targets, p, "binary_cross_entropy")
+        pc = self.p_clipped
+        losses = -(self.t * xp.log(pc) + (1 - self.t) * xp.log1p(-pc))
+        return reduce(losses, self.reduction)
+
+    def backward(self, gy):
+        pc = self.p_clipped
+        return spread(gy, pc.shape, self.reduction) * ((pc - self.t) / (pc * (1 - pc)))
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy of logits x (N, C) against class labels (N,) or targets t (N, C):
+    ℓᵢ = −Σ_c tᵢc·log_softmax(x)ᵢc,   log_softmax(x) = x − m − ln Σ_c e^(x − m),  m = max_c x
+    gx = gy·(softmax(x)·Σ_c tᵢc − t)   (= softmax(x) − onehot(label) for labels)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.labels, self.t = as_class_targets(self.targets, x)
+        shifted = x - x.max(axis=1, keepdims=True)
+        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        self.probs, self.x_shape = xp.exp(log_probs), x.shape
+        if self.labels is not None:
+            losses = -log_probs[xp.arange(x.shape[0]), self.labels]
+        else:
+            losses = -(self.t * log_probs).sum(axis=1)
+        return reduce(losses, self.reduction)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        if self.labels is not None:
+            gx = self.probs.copy()
+            gx[xp.arange(gx.shape[0]), self.labels] -= 1
+        else:
+            gx = self.probs * self.t.sum(axis=1, keepdims=True)
+            gx -= self.t
+        gx *= spread(gy, self.x_shape[:1], self.reduction)[:, None]
+        return gx
