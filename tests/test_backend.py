@@ -1,0 +1,182 @@
+"""Backends (numpy, strict, cupy), moving tensors, dtypes, seeding, and a light import."""
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minigrad
+from minigrad import backend as mg_backend
+from minigrad import functional as F
+from minigrad.backend import BackendMixError, strict
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+cupy_importable = importlib.util.find_spec("cupy") is not None
+
+
+# ----------------------------------------------------------------------------- choosing
+@pytest.mark.skipif(cupy_importable, reason="CuPy is installed here")
+def test_cupy_backend_without_cupy_fails_at_once_with_one_clear_line():
+    before = minigrad.get_backend()
+    with pytest.raises(RuntimeError) as failure:
+        minigrad.set_backend("cupy")
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "CuPy is not installed" in message
+    assert "minigrad[cuda12]" in message and "minigrad[cuda13]" in message
+    assert minigrad.get_backend() == before
+    assert not mg_backend.cupy_available()
+
+
+@pytest.mark.skipif(cupy_importable, reason="CuPy is installed here")
+def test_moving_to_cupy_without_cupy_says_why():
+    with pytest.raises(RuntimeError, match="CuPy is not installed"):
+        minigrad.tensor([1.0]).to("cupy")
+    with pytest.raises(RuntimeError, match="CuPy is not installed"):
+        minigrad.tensor([1.0], backend="cupy")
+
+
+def test_unknown_backend_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match=r"unknown backend 'jax'.*'numpy', 'cupy', 'strict'"):
+        minigrad.set_backend("jax")
+
+
+def test_new_tensors_go_to_the_active_backend(backend):
+    t = minigrad.tensor(np.ones(3))
+    assert t.device == backend == minigrad.get_backend()
+    assert mg_backend.backend_of(t.data) == backend
+
+
+# ----------------------------------------------------------------------------- mixing
+def two_backends():
+    return (minigrad.tensor([1.0, 2.0], backend="numpy"),
+            minigrad.tensor([3.0, 4.0], backend="strict"))
+
+
+@pytest.mark.parametrize("op", [
+    pytest.param(lambda a, b: a + b, id="add"),
+    pytest.param(lambda a, b: b * a, id="mul"),
+    pytest.param(lambda a, b: a @ b, id="matmul"),
+    pytest.param(lambda a, b: F.concatenate([a, b]), id="concatenate"),
+    pytest.param(lambda a, b: F.where(np.array([True, False]), a, b), id="where"),
+])
+def test_an_op_on_two_backends_names_both(op):
+    a, b = two_backends()
+    with pytest.raises(BackendMixError, match="numpy and strict"):
+        op(a, b)
+
+
+def test_a_host_array_meeting_a_strict_tensor_is_refused():
+    s = minigrad.tensor([1.0, 2.0], backend="strict")
+    with pytest.raises(BackendMixError):
+        s + np.ones(2, dtype=np.float32)
+
+
+def test_get_array_module_refuses_mixed_arrays():
+    with pytest.raises(BackendMixError, match="numpy and strict"):
+        mg_backend.get_array_module(np.ones(2), strict.ones(2))
+
+
+def test_strict_arrays_refuse_plain_numpy_arrays():
+    s, host = strict.ones(3), np.ones(3)
+    with pytest.raises(BackendMixError, match="ufunc|add"):
+        s + host
+    with pytest.raises(BackendMixError):
+        np.exp(s, out=host)
+    with pytest.raises(BackendMixError, match="numpy.concatenate"):
+        np.concatenate([s, host])
+    with pytest.raises(BackendMixError, match="indexing"):
+        s[np.array([0, 1])]
+    with pytest.raises(BackendMixError, match="item assignment"):
+        s[0:3] = host
+
+
+def test_strict_arrays_work_among_themselves():
+    s = strict.arange(4.0)
+    for result in (s + s, s * 2.0, s + np.float64(1), np.exp(s), strict.concatenate([s, s]),
+                   s[strict.asarray([0, 0])], strict.zeros(2), s.sum(axis=0, keepdims=True)):
+        assert isinstance(result, mg_backend.StrictArray)
+    np.add.at(s, strict.asarray([1, 1]), 1.0)
+    np.testing.assert_array_equal(mg_backend.to_numpy(s), [0.0, 3.0, 2.0, 3.0])
+
+
+# ----------------------------------------------------------------------------- moving
+def test_to_moves_between_numpy_and_strict():
+    t = minigrad.tensor([1.0, 2.0], requires_grad=True, backend="numpy")
+    s = t.to("strict")
+    assert s.device == "strict" and isinstance(s.data, mg_backend.StrictArray)
+    assert s.requires_grad and s.is_leaf
+    back = s.to("numpy")
+    assert back.device == "numpy" and type(back.data) is np.ndarray
+    np.testing.assert_array_equal(back.numpy(), t.numpy())
+    assert t.to(dtype=minigrad.float64).dtype == minigrad.float64
+
+
+def test_gradients_live_on_the_tensor_backend(backend):
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    assert mg_backend.backend_of(x.grad) == backend
+
+
+def test_numpy_returns_a_plain_host_array():
+    for name in ("numpy", "strict"):
+        t = minigrad.tensor([[1.0, 2.0]], backend=name)
+        for array in (t.numpy(), (t * 2.0).numpy(), t.sum().numpy()):
+            assert type(array) is np.ndarray
+        assert isinstance(t.sum().item(), float)
+
+
+# ----------------------------------------------------------------------------- dtypes
+def test_float32_by_default():
+    for data in ([1, 2], [1.0, 2.0], np.ones(2, dtype=np.float64), 3.0):
+        assert minigrad.tensor(data).dtype == minigrad.float32
+
+
+def test_float64_when_asked_and_it_propagates():
+    x = minigrad.tensor([0.5, 1.5], requires_grad=True, dtype=minigrad.float64)
+    y = F.log_softmax(F.exp(x * 2.0 + 1.0) * x) @ x
+    assert y.dtype == minigrad.float64
+    y.backward()
+    assert x.grad.dtype == minigrad.float64
+
+
+def test_tensor_copies_its_data():
+    data = np.ones(3, dtype=np.float32)
+    t = minigrad.tensor(data)
+    t.data += 1  # what an optimizer step does
+    np.testing.assert_array_equal(data, [1.0, 1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- randomness
+def test_manual_seed_makes_random_normal_reproducible(backend):
+    minigrad.manual_seed(123)
+    first = mg_backend.random_normal((4, 3), minigrad.float32)
+    minigrad.manual_seed(123)
+    again = mg_backend.random_normal((4, 3), minigrad.float32)
+    minigrad.manual_seed(124)
+    other = mg_backend.random_normal((4, 3), minigrad.float32)
+    assert mg_backend.backend_of(first) == backend and first.dtype == minigrad.float32
+    np.testing.assert_array_equal(mg_backend.to_numpy(first), mg_backend.to_numpy(again))
+    assert not np.array_equal(mg_backend.to_numpy(first), mg_backend.to_numpy(other))
+
+
+def test_random_uniform_and_rng_state_round_trip():
+    minigrad.manual_seed(7)
+    state = json.loads(json.dumps(mg_backend.get_rng_state()))  # JSON-able, for checkpoints
+    first = mg_backend.to_numpy(mg_backend.random_uniform((1000,), minigrad.float64))
+    assert first.dtype == np.float64 and 0 <= first.min() and first.max() < 1
+    mg_backend.set_rng_state(state)
+    again = mg_backend.to_numpy(mg_backend.random_uniform((1000,), minigrad.float64))
+    np.testing.assert_array_equal(first, again)
+
+
+# ----------------------------------------------------------------------------- import
+def test_import_minigrad_is_light():
+    code = ("import sys, minigrad; "
+            "print(sorted(m for m in ('matplotlib', 'cupy', 'PIL') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "[]"
