@@ -1,0 +1,17 @@
+"""Layers and models: `Module`, `Sequential` and the layers a GAN is built from.
+
+    from minigrad import nn
+    model = nn.Sequential(nn.Dense(784, 256), nn.LeakyReLU(0.2), nn.Dense(256, 1))
+    model.parameters()          # [0.weight, 0.bias, 2.weight, 2.bias], trainable
+    model.eval()                # BatchNorm uses running statistics, Dropout is off
+"""
+from . import init
+from .batchnorm import BatchNorm
+from .conv import Conv2D, ConvTranspose2D
+from .layers import (Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Softmax, Tanh,
+                     UpSampling2D)
+from .module import Module, Sequential
+
+__all__ = ["Module", "Sequential", "Dense", "Conv2D", "ConvTranspose2D", "BatchNorm", "ReLU",
+           "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Dropout", "Flatten", "Reshape",
+           "UpSampling2D", "init"]

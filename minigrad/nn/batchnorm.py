@@ -1,0 +1,38 @@
+"""BatchNorm: normalize each channel with the batch's statistics while training and with
+running averages of them in eval mode. The op itself is minigrad/ops/normalization.py."""
+import numpy
+
+from .. import functional as F
+from .. import backend
+from .layers import new_parameter, shape_error
+from .module import Module
+from . import init
+
+
+class BatchNorm(Module):
+    """Batch normalization of x (N, C) or (N, C, H, W), C = num_features.
+
+    y = γ·(x − μ)/√(σ² + ε) + β per channel. Training: μ, σ² of the batch (over N, H, W),
+    and running_mean/running_var ← (1 − momentum)·running + momentum·batch (the unbiased
+    variance, as PyTorch). Eval: the running statistics. γ (ones) and β (zeros) are
+    parameters when affine=True; the running statistics are buffers, never trained.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        self.gamma = init.constant_(new_parameter((num_features,)), 1.0) if affine else None
+        self.beta = new_parameter((num_features,)) if affine else None
+        xp = backend.backend_module()
+        self.register_buffer("running_mean", xp.zeros(num_features, dtype=numpy.float32))
+        self.register_buffer("running_var", xp.ones(num_features, dtype=numpy.float32))
+
+    def forward(self, x):
+        if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
+            c = self.num_features
+            raise shape_error(self, f"(N, {c}) or (N, {c}, H, W)", x)
+        return F.batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var,
+                            self.training, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

@@ -1,0 +1,153 @@
+"""Layers without convolution or normalization: Dense, the activations, Dropout and the
+shape layers. Images are NCHW; weight layouts are PyTorch's."""
+import math
+
+import numpy
+
+from .. import functional as F
+from ..tensor import Tensor
+from . import init
+from .module import Module
+
+
+def new_parameter(shape):
+    """A float32 leaf that requires grad, on the active backend (filled by an initializer)."""
+    return Tensor(numpy.zeros(shape, numpy.float32), requires_grad=True)
+
+
+def shape_error(layer, expected, x, advice=""):
+    """The error a layer raises for an input it cannot take: which layer, what it expected."""
+    message = f"{layer!r}: expected input of shape {expected}, got {tuple(x.shape)}"
+    return ValueError(message + (f"; {advice}" if advice else ""))
+
+
+class Dense(Module):
+    """Fully connected layer: y = x Wᵀ + b, x (N, in) -> y (N, out); W (out, in), b (out,)."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = new_parameter((out_features, in_features))
+        self.bias = new_parameter((out_features,)) if bias else None
+        init.default_init_(self.weight, self.bias)
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            advice = ("add Flatten() before this layer to turn each sample into a vector"
+                      if x.ndim > 2 else "")
+            raise shape_error(self, f"(N, {self.in_features})", x, advice)
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class ReLU(Module):
+    """y = max(x, 0)"""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """y = x for x > 0, negative_slope·x otherwise (the DCGAN discriminator uses 0.2)."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Tanh(Module):
+    """y = tanh x, in (−1, 1): the generator's output layer for images scaled to [−1, 1]."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + e⁻ˣ). For a loss, prefer raw logits with binary_cross_entropy_with_logits."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Softmax(Module):
+    """y = eˣ / Σ eˣ along `axis`."""
+
+    def __init__(self, axis=-1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        return F.softmax(x, self.axis)
+
+    def extra_repr(self):
+        return f"axis={self.axis}"
+
+
+class Dropout(Module):
+    """In training, zero each value with probability p and scale the rest by 1/(1 − p);
+    in eval mode, the identity."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) -> (N, d1·d2·...): an image batch as a batch of vectors."""
+
+    def forward(self, x):
+        if x.ndim < 2:
+            raise shape_error(self, "(N, ...) with at least 2 axes", x)
+        return F.flatten(x)
+
+
+class Reshape(Module):
+    """(N, ...) -> (N, *shape): e.g. Reshape((128, 7, 7)) after a generator's Dense layer."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+
+    def forward(self, x):
+        per_sample = math.prod(x.shape[1:])
+        known = math.prod(n for n in self.shape if n != -1)  # -1: inferred, as in NumPy
+        fits = per_sample % known == 0 if -1 in self.shape else per_sample == known
+        if x.ndim < 1 or not fits:
+            raise shape_error(self, f"(N, ...) with {known} values per sample", x)
+        return F.reshape(x, (x.shape[0],) + self.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
+
+
+class UpSampling2D(Module):
+    """Nearest-neighbour upsampling of (N, C, H, W) to (N, C, scale·H, scale·W)."""
+
+    def __init__(self, scale=2):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise shape_error(self, "(N, C, H, W)", x)
+        return F.upsample_nearest2d(x, self.scale)
+
+    def extra_repr(self):
+        return f"scale={self.scale}"

@@ -1,0 +1,158 @@
+"""Optimizers: SGD (with momentum) and Adam, as PyTorch defines them.
+
+An optimizer holds a list of parameters (Tensors) and updates `p.data` in place from
+`p.grad` in `step()`. `p.grad` itself is never written to: other code may alias it.
+Parameters whose grad is None are skipped, as in PyTorch.
+
+state_dict() is flat and plain: hyperparameters as numbers, and per-parameter state
+under "state.<index>.<name>" (index in the parameter list, never id()), as host NumPy
+arrays and ints, so a checkpoint can store it in an .npz/JSON and load it on any backend.
+"""
+import math
+
+import numpy
+
+from . import backend
+from .tensor import Tensor
+
+
+class Optimizer:
+    """What SGD and Adam share: the parameter list, zero_grad, saving and loading state."""
+
+    hyperparameters = ("lr",)
+
+    def __init__(self, params):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError(f"{type(self).__name__}: parameter {i} is not a Tensor with "
+                                "requires_grad=True (pass model.parameters())")
+        self.state = {}  # parameter index -> {"step": int, array name: backend array}
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                self._update(p, self.state.setdefault(i, {"step": 0}))
+
+    def _update(self, p, state):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Hyperparameters and per-parameter state as plain host data."""
+        out = {name: _plain(getattr(self, name)) for name in self.hyperparameters}
+        for i, state in self.state.items():
+            for name, value in state.items():
+                out[f"state.{i}.{name}"] = (value if isinstance(value, int)
+                                            else numpy.array(backend.to_numpy(value)))
+        return out
+
+    def load_state_dict(self, state_dict):
+        """Restore a state_dict, putting each array on its parameter's backend and dtype."""
+        name = type(self).__name__
+        missing = [k for k in self.hyperparameters if k not in state_dict]
+        if missing:
+            raise ValueError(f"{name}.load_state_dict: missing keys {missing}")
+        states = {}
+        for key, value in state_dict.items():
+            if key in self.hyperparameters:
+                continue
+            parts = key.split(".")
+            if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit() \
+                    or int(parts[1]) >= len(self.params):
+                raise ValueError(f"{name}.load_state_dict: unexpected key {key!r} (this "
+                                 f"optimizer has {len(self.params)} parameters)")
+            i, entry = int(parts[1]), parts[2]
+            p = self.params[i]
+            if entry == "step":
+                value = int(value)
+            else:
+                value = value.data if isinstance(value, Tensor) else value
+                host = backend.to_numpy(value) if hasattr(value, "shape") else numpy.asarray(value)
+                if host.shape != p.shape:
+                    raise ValueError(f"{name}.load_state_dict: {key} has shape {host.shape}, "
+                                     f"parameter {i} has shape {p.shape}")
+                value = backend.get_array_module(p.data).array(host, dtype=p.dtype)
+            states.setdefault(i, {})[entry] = value
+        for name_ in self.hyperparameters:
+            value = state_dict[name_]
+            setattr(self, name_, tuple(value) if isinstance(value, (list, tuple)) else value)
+        self.state = states
+        return self
+
+
+def _plain(value):
+    """A hyperparameter as JSON-able numbers (tuples become lists)."""
+    if isinstance(value, (tuple, list)):
+        return [float(v) for v in value]
+    return float(value)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with momentum μ as PyTorch's:
+        b ← μ·b + g   (b = g on the first step),   p ← p − lr·b
+    and plain p ← p − lr·g when μ = 0."""
+
+    hyperparameters = ("lr", "momentum")
+
+    def __init__(self, params, lr, momentum=0.0):
+        super().__init__(params)
+        if lr < 0 or momentum < 0:
+            raise ValueError(f"SGD: lr and momentum must be ≥ 0, got lr={lr}, momentum={momentum}")
+        self.lr, self.momentum = lr, momentum
+
+    def _update(self, p, state):
+        g = p.grad
+        state["step"] += 1
+        if self.momentum:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = backend.get_array_module(g).array(g, dtype=p.dtype)
+            else:
+                buffer = state["momentum_buffer"]
+                buffer *= self.momentum
+                buffer += g
+            g = state["momentum_buffer"]
+        p.data -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) as PyTorch's, for gradient g of parameter p at step t:
+        g ← g + weight_decay·p              (L2 penalty added to the gradient)
+        m ← β₁·m + (1 − β₁)·g               v ← β₂·v + (1 − β₂)·g²
+        m̂ = m / (1 − β₁ᵗ)                   v̂ = v / (1 − β₂ᵗ)
+        p ← p − lr·m̂ / (√v̂ + ε)
+    DCGAN uses lr=2e-4, betas=(0.5, 0.999)."""
+
+    hyperparameters = ("lr", "betas", "eps", "weight_decay")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params)
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: need lr, eps, weight_decay ≥ 0 and 0 ≤ betas < 1; got "
+                             f"lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
+        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+
+    def _update(self, p, state):
+        xp = backend.get_array_module(p.data)
+        beta1, beta2 = self.betas
+        g = p.grad if not self.weight_decay else p.grad + self.weight_decay * p.data
+        if "exp_avg" not in state:
+            state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+        state["step"] += 1
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        # lr·m̂/(√v̂ + ε) = (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + ε), with one temporary
+        denominator = xp.sqrt(v)
+        denominator *= 1 / math.sqrt(1 - beta2 ** t)
+        denominator += self.eps
+        step = xp.divide(m, denominator, out=denominator)
+        step *= self.lr / (1 - beta1 ** t)
+        p.data -= step
