@@ -183,13 +183,13 @@ def get_array_module(*arrays):
 
 
 def to_backend(array, name):
-    """A copy of `array` on backend `name` (the array itself if it is there already)."""
+    """A copy of `array` on backend `name` (the array itself if it is there already).
+
+    Always a copy, also between numpy and strict that could share memory: a move to
+    the GPU cannot, and strict must not let code rely on what CuPy cannot do."""
     if backend_of(array) == name:
         return array
-    host = to_numpy(array)
-    if name == "numpy":
-        return host
-    return backend_module(name).asarray(host)
+    return backend_module(name).array(to_numpy(array))
 
 
 def to_numpy(array):

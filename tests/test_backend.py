@@ -112,6 +112,8 @@ def test_to_moves_between_numpy_and_strict():
     back = s.to("numpy")
     assert back.device == "numpy" and type(back.data) is np.ndarray
     np.testing.assert_array_equal(back.numpy(), t.numpy())
+    s.data += 1  # a move is a copy, as it is to a GPU
+    np.testing.assert_array_equal(t.numpy(), back.numpy())
     assert t.to(dtype=minigrad.float64).dtype == minigrad.float64
 
 
