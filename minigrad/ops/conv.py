@@ -1,0 +1,199 @@
+"""Convolutions of NCHW images: Conv2D through im2col, ConvTranspose2D as its adjoint
+through col2im, and nearest-neighbour UpSample2D.
+
+Both convolutions are the same two matrix products read in opposite directions:
+
+    gather  (Conv2D):           cols = im2col(x_pad)   y = cols @ W        cols: N·OH·OW × KH·KW·C
+    scatter (ConvTranspose2D):  T = x @ Wᵀ             y = col2im(T)       T:    N·H·W × KH·KW·O
+
+and each op's backward is the other route. Inside, images are channels-last (NHWC): a
+window of an NHWC image is KH runs of KW·C contiguous floats, so im2col is one strided view
+and one copy of long runs, and every matrix above is a contiguous GEMM operand. The ops
+return NCHW-shaped transposed views of NHWC memory, which the next convolution reads back
+without a copy; other ops see an ordinary strided array. Derivations: docs/layers.md.
+"""
+from ..backend import get_array_module
+from ..tensor import Function
+
+
+# ------------------------------------------------------------------ im2col / col2im
+def to_padded_nhwc(x, pads):
+    """x (N, C, H, W) as a contiguous channels-last array (N, t+H+b, l+W+r, C) with zero
+    borders: the layout change and the padding in one copy. A negative pad crops."""
+    xp = get_array_module(x)
+    top, bottom, left, right = pads
+    n, c, h, w = x.shape
+    x = x[:, :, max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
+    top, bottom, left, right = (max(p, 0) for p in pads)
+    inner = x.transpose(0, 2, 3, 1)
+    if top == bottom == left == right == 0:
+        return xp.ascontiguousarray(inner)  # free when x already has NHWC memory
+    _, h, w, _ = inner.shape
+    padded = xp.zeros((n, top + h + bottom, left + w + right, c), dtype=x.dtype)
+    padded[:, top:top + h, left:left + w, :] = inner
+    return padded
+
+
+def im2col(image, kernel, stride, out_hw):
+    """Columns (N·OH·OW, KH·KW·C) of a contiguous channels-last image (N, Hp, Wp, C):
+    row (n, oh, ow) is the window image[n, oh·sh : oh·sh+KH, ow·sw : ow·sw+KW, :] flattened
+    in (KH, KW, C) order.
+
+    A strided view shows every window without copying (windows overlap in memory); one
+    copy turns it into the GEMM operand. In NHWC a window row (KW, C) has strides (C, 1),
+    so it is a single run of KW·C floats and the copy moves long contiguous runs.
+    """
+    xp = get_array_module(image)
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, _, _, c = image.shape
+    step_n, step_h, step_w, step_c = image.strides
+    windows = xp.lib.stride_tricks.as_strided(
+        image, (n, oh, ow, kh, kw * c), (step_n, step_h * sh, step_w * sw, step_h, step_c))
+    return xp.ascontiguousarray(windows).reshape(n * oh * ow, kh * kw * c)
+
+
+def col2im(cols, image_shape, kernel, stride, out_hw):
+    """The adjoint of im2col: a channels-last image (N, Hp, Wp, C) in which every entry of
+    `cols` is added back onto the pixel im2col copied it from (overlapping windows add up).
+    One strided add per kernel tap (i, j), each moving a (N, OH, OW, C) block."""
+    xp = get_array_module(cols)
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, _, _, c = image_shape
+    taps = cols.reshape(n, oh, ow, kh, kw, c)
+    image = xp.zeros(image_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            image[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += taps[:, :, :, i, j, :]
+    return image
+
+
+def weight_matrix(w):
+    """A conv weight (O, C, KH, KW) as the (KH·KW·C, O) matrix that multiplies im2col's columns."""
+    o, c, kh, kw = w.shape
+    return get_array_module(w).ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * c, o)
+
+
+def weight_from_matrix(g, shape):
+    """A (KH·KW·C, O) matrix back as a conv weight of `shape` (O, C, KH, KW)."""
+    o, c, kh, kw = shape
+    return g.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
+
+
+def rows_nhwc(x):
+    """x (N, C, H, W) as the (N·H·W, C) matrix of its pixels (free if x has NHWC memory)."""
+    n, c, h, w = x.shape
+    return x.transpose(0, 2, 3, 1).reshape(n * h * w, c)
+
+
+def nchw_view(rows, n, h, w):
+    """The (N·H·W, C) matrix of pixels as an NCHW-shaped view (no copy)."""
+    return rows.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
+
+
+# ------------------------------------------------------------------ ops
+class Conv2D(Function):
+    """y[n,o,p,q] = Σ_c,i,j w[o,c,i,j] · x_pad[n, c, p·sh+i, q·sw+j] + b[o]
+    (cross-correlation, NCHW, weight (O, C, KH, KW) as PyTorch; x_pad is x zero-padded by
+    `pads` = (top, bottom, left, right); `stride` = (sh, sw)).
+
+    As matrices, with cols = im2col(x_pad) (N·OH·OW × KH·KW·C) and W = w as (KH·KW·C × O):
+        y  = cols @ W + b
+        gW = colsᵀ @ gy          gb = Σ_rows gy
+        gx = col2im(gy @ Wᵀ), cropped to x        (gy as its N·OH·OW × O matrix)
+    Keeps for backward: cols (rather than x: backward then needs no second im2col) and W;
+    cols are dropped when neither w nor b needs a gradient.
+    Extra memory: cols, N·OH·OW × C·KH·KW floats, held until backward; the padded input
+    N·Hp·Wp·C in forward; in backward gy @ Wᵀ (the size of cols) and the padded gradient.
+    """
+
+    def forward(self, x, w, b=None):
+        n, c, h, width = x.shape
+        o, _, kh, kw = w.shape
+        top, bottom, left, right = self.pads
+        (sh, sw) = self.stride
+        self.kernel, self.image_shape = (kh, kw), (n, top + h + bottom, left + width + right, c)
+        self.out_hw = ((h + top + bottom - kh) // sh + 1, (width + left + right - kw) // sw + 1)
+        self.w_shape, self.W = w.shape, weight_matrix(w)
+        cols = im2col(to_padded_nhwc(x, self.pads), self.kernel, self.stride, self.out_hw)
+        y = cols @ self.W
+        if b is not None:
+            y += b
+        self.cols = cols if any(self.needs_input_grad[1:]) else None
+        return nchw_view(y, n, *self.out_hw)
+
+    def backward(self, gy):
+        gy_rows = rows_nhwc(gy)
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            top, bottom, left, right = self.pads
+            g_image = col2im(gy_rows @ self.W.T, self.image_shape, self.kernel, self.stride, self.out_hw)
+            g_image = g_image[:, top:self.image_shape[1] - bottom, left:self.image_shape[2] - right, :]
+            gx = g_image.transpose(0, 3, 1, 2)
+        if self.needs_input_grad[1]:
+            gw = weight_from_matrix(self.cols.T @ gy_rows, self.w_shape)
+        if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
+            gb = gy_rows.sum(axis=0)
+        return (gx, gw, gb)[:len(self.needs_input_grad)]
+
+
+class ConvTranspose2D(Function):
+    """The adjoint of Conv2D with the same weight: y = conv2d's input gradient, taken at x.
+    x (N, Cin, H, W), weight (Cin, Cout, KH, KW) as PyTorch, so w is the weight of a
+    conv2d mapping Cout channels to Cin; W = w as (KH·KW·Cout × Cin) is that conv's matrix.
+
+        y  = crop(col2im(x @ Wᵀ)) + b            (x as its N·H·W × Cin matrix)
+        gx = cols @ W,   gW = colsᵀ @ x,   gb = Σ gy,   with cols = im2col(uncrop(gy))
+    i.e. the backward w.r.t. x is conv2d's forward of gy, the one w.r.t. w is conv2d's
+    weight gradient with the roles of input and output swapped.
+    col2im builds the full image of (H-1)·sh + KH rows; `crops` = (top, bottom, left, right)
+    are cut from it (a negative bottom/right appends zero rows: PyTorch's output_padding).
+    Keeps for backward: x as rows (only if w needs a gradient) and W.
+    Extra memory: x @ Wᵀ, N·H·W × Cout·KH·KW floats, and the full output image in forward;
+    in backward cols of the same size as x @ Wᵀ, and x's rows copy if x had NCHW memory.
+    """
+
+    def forward(self, x, w, b=None):
+        n, _, h, width = x.shape
+        _, c_out, kh, kw = w.shape
+        top, bottom, left, right = self.crops
+        (sh, sw) = self.stride
+        full_hw = ((h - 1) * sh + kh, (width - 1) * sw + kw)
+        self.kernel, self.in_hw, self.w_shape, self.W = (kh, kw), (h, width), w.shape, weight_matrix(w)
+        x_rows = rows_nhwc(x)
+        # rows/cols beyond the full image that a negative crop asks for stay zero
+        image_shape = (n, full_hw[0] + max(-bottom, 0), full_hw[1] + max(-right, 0), c_out)
+        image = col2im(x_rows @ self.W.T, image_shape, self.kernel, self.stride, self.in_hw)
+        y = image[:, top:full_hw[0] - bottom, left:full_hw[1] - right, :]
+        if b is not None:
+            y += b
+        self.x_rows = x_rows if self.needs_input_grad[1] else None
+        return y.transpose(0, 3, 1, 2)
+
+    def backward(self, gy):
+        gx = gw = gb = None
+        if self.needs_input_grad[0] or self.needs_input_grad[1]:
+            cols = im2col(to_padded_nhwc(gy, self.crops), self.kernel, self.stride, self.in_hw)
+            if self.needs_input_grad[0]:
+                gx = nchw_view(cols @ self.W, gy.shape[0], *self.in_hw)
+            if self.needs_input_grad[1]:
+                gw = weight_from_matrix(cols.T @ self.x_rows, self.w_shape)
+        if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return (gx, gw, gb)[:len(self.needs_input_grad)]
+
+
+class UpSample2D(Function):
+    """y[n, c, p, q] = x[n, c, p // s, q // s]  (nearest neighbour, each pixel repeated s×s, as
+    Keras UpSampling2D);   gx[n, c, i, j] = Σ of gy over the s×s block that copied x[n, c, i, j].
+    Keeps nothing. Extra memory: none beyond y."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        n, c, h, w = x.shape
+        s = self.scale
+        return xp.broadcast_to(x[:, :, :, None, :, None], (n, c, h, s, w, s)).reshape(n, c, h * s, w * s)
+
+    def backward(self, gy):
+        n, c, hs, ws = gy.shape
+        s = self.scale
+        return gy.reshape(n, c, hs // s, s, ws // s, s).sum(axis=(3, 5))
