@@ -49,14 +49,17 @@ class Module:
     def modules(self):
         return [module for _, module in self.named_modules()]
 
-    def named_parameters(self):
-        """(dotted name, Tensor) for every parameter, in registration order, each once."""
-        found, seen = [], set()
-        for prefix, module in self.named_modules():
-            for name, value in vars(module).items():
-                if _is_parameter(value) and id(value) not in seen:
-                    seen.add(id(value))
-                    found.append((f"{prefix}.{name}" if prefix else name, value))
+    def named_parameters(self, prefix="", _seen=None):
+        """(dotted name, Tensor) for every parameter, each once, in the order the
+        attributes holding them (or the layers holding them) were assigned."""
+        found, seen = [], set() if _seen is None else _seen
+        for name, value in vars(self).items():
+            full_name = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, Module):
+                found += value.named_parameters(full_name, seen)
+            elif _is_parameter(value) and id(value) not in seen:
+                seen.add(id(value))
+                found.append((full_name, value))
         return found
 
     def parameters(self):

@@ -1,0 +1,420 @@
+"""Layers and the Module system: float64 gradient checks of every layer (input and every
+parameter, training and eval mode), BatchNorm and Dropout behaviour, initializers,
+state_dict, repr, and the errors a wrongly wired model gets."""
+import math
+
+import numpy as np
+import pytest
+
+import minigrad
+from minigrad import functional as F
+from minigrad import nn
+
+HAS_CONV = all(hasattr(F, name) for name in ("conv2d", "conv_transpose2d", "upsample_nearest2d"))
+needs_conv = pytest.mark.skipif(not HAS_CONV, reason="minigrad/ops/conv.py functions not in yet")
+
+
+def random(shape, seed=0, scale=1.0):
+    return np.random.default_rng(seed).standard_normal(shape) * scale
+
+
+def with_running_stats(layer, channels):
+    """A BatchNorm whose running statistics are not the initial 0 and 1."""
+    rng = np.random.default_rng(7)
+    xp = minigrad.get_array_module(layer.running_mean)
+    layer.running_mean = xp.asarray(rng.standard_normal(channels), dtype=layer.running_mean.dtype)
+    layer.running_var = xp.asarray(rng.uniform(0.5, 2.0, channels), dtype=layer.running_var.dtype)
+    return layer
+
+
+def not_trivial(layer):
+    """Parameters away from their initial ones and zeros (γ = 1, β = 0 hide mistakes)."""
+    for i, p in enumerate(layer.parameters()):
+        p.data = p.data + minigrad.get_array_module(p.data).asarray(random(p.shape, 10 + i, 0.3))
+    return layer
+
+
+LAYERS = {  # name: (layer factory, input shape)
+    "dense": (lambda: nn.Dense(3, 4), (5, 3)),
+    "dense_no_bias": (lambda: nn.Dense(3, 4, bias=False), (5, 3)),
+    "relu": (nn.ReLU, (4, 3)),
+    "leaky_relu": (lambda: nn.LeakyReLU(0.2), (4, 3)),
+    "tanh": (nn.Tanh, (4, 3)),
+    "sigmoid": (nn.Sigmoid, (4, 3)),
+    "softmax": (nn.Softmax, (4, 3)),
+    "dropout": (lambda: nn.Dropout(0.4), (6, 5)),
+    "flatten": (nn.Flatten, (2, 3, 2, 2)),
+    "reshape": (lambda: nn.Reshape((3, 2, 2)), (2, 12)),
+    "batchnorm_2d_input": (lambda: with_running_stats(nn.BatchNorm(3), 3), (6, 3)),
+    "batchnorm_4d_input": (lambda: with_running_stats(nn.BatchNorm(3), 3), (4, 3, 2, 3)),
+    "batchnorm_no_affine": (lambda: with_running_stats(nn.BatchNorm(3, affine=False), 3), (4, 3, 2, 2)),
+    "sequential": (lambda: nn.Sequential(nn.Dense(4, 6), nn.BatchNorm(6), nn.LeakyReLU(0.2),
+                                         nn.Dropout(0.3), nn.Dense(6, 2)), (5, 4)),
+}
+CONV_LAYERS = {
+    "conv2d": (lambda: nn.Conv2D(2, 3, 3, stride=2, padding=1), (2, 2, 5, 5)),
+    "conv2d_same": (lambda: nn.Conv2D(2, 3, 3, padding="same", bias=False), (2, 2, 4, 4)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2D(3, 2, 4, stride=2, padding=1), (2, 3, 3, 3)),
+    "conv_transpose2d_output_padding": (
+        lambda: nn.ConvTranspose2D(2, 2, 3, stride=2, padding=1, output_padding=1), (1, 2, 3, 3)),
+    "upsampling2d": (lambda: nn.UpSampling2D(2), (2, 2, 3, 3)),
+    "dcgan_block": (lambda: nn.Sequential(nn.ConvTranspose2D(3, 4, 4, 2, 1), nn.BatchNorm(4),
+                                          nn.ReLU(), nn.Conv2D(4, 2, 3, padding=1), nn.Tanh()),
+                    (2, 3, 2, 2)),
+}
+
+
+def check_layer_gradients(make_layer, x_shape, training):
+    layer = not_trivial(make_layer().to(dtype=minigrad.float64))
+    layer.train(training)
+    params = layer.parameters()
+    assert all(p.dtype == np.float64 for p in params)
+    assert minigrad.gradcheck(lambda x: layer(x), [random(x_shape)], params=params)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layer_gradients(name, training):
+    check_layer_gradients(*LAYERS[name], training)
+
+
+@needs_conv
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", list(CONV_LAYERS))
+def test_conv_layer_gradients(name, training):
+    check_layer_gradients(*CONV_LAYERS[name], training)
+
+
+def test_gradcheck_catches_a_batchnorm_backward_without_the_mean_terms(monkeypatch):
+    """The compact formula's Σgy and x̂·Σ(gy·x̂) terms matter: drop them and the check fails."""
+    from minigrad.ops import normalization
+
+    def naive_backward(self, gy):  # treats μ and σ as constants: wrong in training
+        per_channel = (1, -1) + (1,) * (gy.ndim - 2)
+        return (gy * (self.gamma * self.inv_std).reshape(per_channel),
+                normalization.channel_dot(gy, self.x_hat), normalization.channel_sum(gy))
+
+    monkeypatch.setattr(normalization.BatchNorm, "backward", naive_backward)
+    with pytest.raises(minigrad.GradcheckError, match="input 0"):
+        check_layer_gradients(lambda: nn.BatchNorm(3), (4, 3), training=True)
+
+
+# ----------------------------------------------------------------------------- Dense
+def test_dense_matches_numpy_and_pytorch_layout():
+    layer = nn.Dense(3, 2)
+    assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)
+    x = random((4, 3)).astype(np.float32)
+    expected = x @ layer.weight.numpy().T + layer.bias.numpy()
+    np.testing.assert_allclose(layer(minigrad.tensor(x)).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_dense_rejects_an_image_and_says_add_flatten():
+    layer = nn.Dense(784, 10)
+    with pytest.raises(ValueError, match=r"Dense\(in_features=784.*\(N, 784\).*\(2, 1, 28, 28\).*add Flatten\(\)"):
+        layer(minigrad.tensor(np.zeros((2, 1, 28, 28))))
+
+
+def test_dense_rejects_the_wrong_feature_count():
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 5\), got \(2, 4\)"):
+        nn.Dense(5, 1)(minigrad.tensor(np.zeros((2, 4))))
+
+
+# ----------------------------------------------------------------------------- BatchNorm
+def batchnorm_reference(x, gamma, beta, eps):
+    axes = (0,) + tuple(range(2, x.ndim))
+    per_channel = (1, -1) + (1,) * (x.ndim - 2)
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    y = (x - mean.reshape(per_channel)) / np.sqrt(var.reshape(per_channel) + eps)
+    return y * gamma.reshape(per_channel) + beta.reshape(per_channel), mean, x.var(axis=axes, ddof=1)
+
+
+@pytest.mark.parametrize("shape", [(8, 5), (4, 5, 3, 2)])
+def test_batchnorm_training_uses_batch_stats_and_updates_running_stats(shape):
+    layer = not_trivial(nn.BatchNorm(5, momentum=0.3))
+    x = random(shape, scale=2.0) + 1.5
+    y = layer(minigrad.tensor(x))
+    expected, mean, unbiased_var = batchnorm_reference(x, layer.gamma.numpy().astype(np.float64),
+                                                       layer.beta.numpy().astype(np.float64), 1e-5)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(minigrad.backend.to_numpy(layer.running_mean), 0.3 * mean, rtol=1e-5)
+    np.testing.assert_allclose(minigrad.backend.to_numpy(layer.running_var),
+                               0.7 * 1.0 + 0.3 * unbiased_var, rtol=1e-5)
+
+
+def test_batchnorm_eval_uses_running_stats_and_leaves_them_alone():
+    layer = not_trivial(with_running_stats(nn.BatchNorm(3), 3)).eval()
+    mean, var = (minigrad.backend.to_numpy(a).copy() for a in (layer.running_mean, layer.running_var))
+    x = random((4, 3, 2, 2))
+    y = layer(minigrad.tensor(x)).numpy()
+    c = (1, -1, 1, 1)
+    expected = ((x - mean.reshape(c)) / np.sqrt(var.reshape(c) + 1e-5) * layer.gamma.numpy().reshape(c)
+                + layer.beta.numpy().reshape(c))
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(layer.running_mean), mean)
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(layer.running_var), var)
+
+
+def test_eval_switches_batchnorm_to_running_stats_and_train_switches_back():
+    model = nn.Sequential(nn.Dense(3, 3), nn.BatchNorm(3))
+    x = minigrad.tensor(random((6, 3)) * 3 + 2)
+    train_out = model(x).numpy()
+    np.testing.assert_allclose(train_out.mean(axis=0), model[1].beta.numpy(), atol=1e-5)
+    eval_out = model.eval()(x).numpy()
+    assert not model.training and not model[1].training
+    assert np.abs(eval_out - train_out).max() > 0.1
+    np.testing.assert_allclose(model.train()(x).numpy(), train_out, rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_keeps_running_stats_out_of_the_parameters():
+    layer = nn.BatchNorm(4)
+    assert [name for name, _ in layer.named_parameters()] == ["gamma", "beta"]
+    assert [name for name, _ in layer.named_buffers()] == ["running_mean", "running_var"]
+    assert not any(p is layer.running_mean or p is layer.running_var for p in layer.parameters())
+    assert nn.BatchNorm(4, affine=False).parameters() == []
+
+
+def test_batchnorm_errors_name_the_layer_and_shapes():
+    layer = nn.BatchNorm(16)
+    with pytest.raises(ValueError, match=r"BatchNorm\(16.*\(N, 16\) or \(N, 16, H, W\), got \(2, 8, 4, 4\)"):
+        layer(minigrad.tensor(np.zeros((2, 8, 4, 4))))
+    with pytest.raises(ValueError, match=r"got \(2, 16, 4\)"):
+        layer(minigrad.tensor(np.zeros((2, 16, 4))))
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        layer(minigrad.tensor(np.zeros((1, 16))))
+
+
+# ----------------------------------------------------------------------------- Dropout
+def test_dropout_zeroes_about_p_and_scales_the_rest():
+    x = np.ones((200, 100), np.float32)
+    y = nn.Dropout(0.3)(minigrad.tensor(x)).numpy()
+    kept = y != 0
+    assert abs(kept.mean() - 0.7) < 0.01
+    np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)
+    assert y.dtype == np.float32
+
+
+def test_dropout_is_the_identity_in_eval_mode_and_at_p_zero():
+    x = minigrad.tensor(random((4, 5)))
+    np.testing.assert_array_equal(nn.Dropout(0.5).eval()(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(nn.Dropout(0.0)(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(nn.Dropout(1.0)(x).numpy(), np.zeros((4, 5)))
+
+
+def test_dropout_mask_follows_the_seed_and_gradient_uses_the_same_mask():
+    x = minigrad.tensor(np.ones((3, 50)), requires_grad=True)
+    minigrad.manual_seed(5)
+    first = nn.Dropout(0.5)(x)
+    minigrad.manual_seed(5)
+    second = nn.Dropout(0.5)(x)
+    np.testing.assert_array_equal(first.numpy(), second.numpy())
+    first.sum().backward()
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(x.grad), first.numpy())
+
+
+def test_dropout_rejects_a_probability_outside_zero_one():
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 1.5"):
+        nn.Dropout(1.5)
+
+
+# ----------------------------------------------------------------------------- shape layers
+def test_flatten_and_reshape_round_trip():
+    x = minigrad.tensor(random((2, 3, 4, 4)))
+    flat = nn.Flatten()(x)
+    assert flat.shape == (2, 48)
+    np.testing.assert_array_equal(nn.Reshape((3, 4, 4))(flat).numpy(), x.numpy())
+    assert nn.Reshape((3, -1))(flat).shape == (2, 3, 16)
+
+
+def test_reshape_error_says_how_many_values_it_needs():
+    with pytest.raises(ValueError, match=r"Reshape\(shape=\(128, 7, 7\)\).*6272 values per sample.*\(2, 100\)"):
+        nn.Reshape((128, 7, 7))(minigrad.tensor(np.zeros((2, 100))))
+
+
+@needs_conv
+def test_conv_layers_have_pytorch_shapes():
+    x = minigrad.tensor(random((2, 3, 8, 8)))
+    conv = nn.Conv2D(3, 5, 4, stride=2, padding=1)
+    assert conv.weight.shape == (5, 3, 4, 4) and conv(x).shape == (2, 5, 4, 4)
+    deconv = nn.ConvTranspose2D(3, 5, 4, stride=2, padding=1)
+    assert deconv.weight.shape == (3, 5, 4, 4) and deconv(x).shape == (2, 5, 16, 16)
+    assert nn.Conv2D(3, 2, 3, stride=2, padding="same")(x).shape == (2, 2, 4, 4)
+    up = nn.UpSampling2D(2)(x)
+    np.testing.assert_array_equal(up.numpy()[:, :, ::2, 1::2], x.numpy())
+
+
+def test_conv_errors_name_the_layer_and_the_channels():
+    conv = nn.Conv2D(1, 8, 3)
+    with pytest.raises(ValueError, match=r"Conv2D\(1, 8.*\(N, 1, H, W\), got \(2, 3, 28, 28\).*3 channels"):
+        conv(minigrad.tensor(np.zeros((2, 3, 28, 28))))
+    with pytest.raises(ValueError, match=r"got \(2, 784\).*Reshape"):
+        conv(minigrad.tensor(np.zeros((2, 784))))
+    with pytest.raises(ValueError, match=r"ConvTranspose2D\(16, 8.*\(N, 16, H, W\), got \(2, 8, 7, 7\)"):
+        nn.ConvTranspose2D(16, 8, 4)(minigrad.tensor(np.zeros((2, 8, 7, 7))))
+    with pytest.raises(ValueError, match=r"UpSampling2D\(scale=2\).*\(N, C, H, W\)"):
+        nn.UpSampling2D()(minigrad.tensor(np.zeros((2, 8))))
+
+
+# ----------------------------------------------------------------------------- initializers
+def test_default_init_is_pytorch_kaiming_uniform():
+    for layer, fan_in in [(nn.Dense(400, 300), 400), (nn.Conv2D(16, 300, 5), 16 * 25),
+                          (nn.ConvTranspose2D(300, 16, 5), 16 * 25)]:
+        bound = 1 / math.sqrt(fan_in)
+        for p in (layer.weight, layer.bias):
+            assert p.dtype == np.float32 and p.device == minigrad.get_backend()
+            assert np.abs(p.numpy()).max() <= bound
+        weights = layer.weight.numpy()  # thousands of draws: uniform over the whole range
+        assert np.abs(weights).max() > 0.99 * bound
+        assert abs(weights.std() - bound / math.sqrt(3)) < 0.05 * bound
+
+
+def test_normal_init_applies_the_dcgan_scheme_to_a_whole_model():
+    model = nn.Sequential(nn.ConvTranspose2D(100, 64, 4), nn.BatchNorm(64), nn.ReLU(),
+                          nn.Conv2D(64, 64, 4), nn.Flatten(), nn.Dense(256, 200))
+    assert nn.init.normal_(model, std=0.02) is model
+    for layer in (model[0], model[3], model[5]):
+        w = layer.weight.numpy()
+        assert abs(w.mean()) < 0.002 and abs(w.std() - 0.02) < 0.002
+        np.testing.assert_array_equal(layer.bias.numpy(), 0)
+    gamma = model[1].gamma.numpy()
+    assert abs(gamma.mean() - 1) < 0.01 and 0.01 < gamma.std() < 0.03
+    np.testing.assert_array_equal(model[1].beta.numpy(), 0)
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(model[1].running_var), 1)
+
+
+def test_init_is_reproducible_from_the_seed():
+    minigrad.manual_seed(3)
+    first = nn.Dense(5, 4).state_dict()
+    minigrad.manual_seed(3)
+    second = nn.Dense(5, 4).state_dict()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
+# ----------------------------------------------------------------------------- Module
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Dense(3, 4), nn.BatchNorm(4), nn.ReLU())
+        self.scale = minigrad.tensor(np.ones(1), requires_grad=True)
+        self.head = nn.Dense(4, 2)
+        self.note = "not a parameter"
+        self.frozen = minigrad.tensor(np.ones(2))  # requires_grad=False: not a parameter
+
+    def forward(self, x):
+        return self.head(self.body(x) * self.scale)
+
+
+def test_parameters_in_registration_order_without_buffers():
+    model = TwoLayers()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["body.0.weight", "body.0.bias", "body.1.gamma", "body.1.beta", "scale",
+                     "head.weight", "head.bias"]
+    assert [p.shape for p in model.parameters()] == [(4, 3), (4,), (4,), (4,), (1,), (2, 4), (2,)]
+    assert [name for name, _ in model.named_buffers()] == ["body.1.running_mean", "body.1.running_var"]
+
+
+def test_a_shared_parameter_is_listed_once():
+    shared = nn.Dense(3, 3)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    assert len(model.parameters()) == 2
+
+
+def test_zero_grad_clears_every_gradient():
+    model = TwoLayers()
+    model(minigrad.tensor(random((5, 3)))).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_state_dict_round_trip_restores_outputs():
+    minigrad.manual_seed(1)
+    source = TwoLayers()
+    source(minigrad.tensor(random((6, 3))))  # moves the running statistics
+    state = source.state_dict()
+    assert list(state) == [name for name, _ in source.named_parameters()] + \
+        [name for name, _ in source.named_buffers()]
+    assert all(type(a) is np.ndarray for a in state.values())
+    minigrad.manual_seed(2)
+    target = TwoLayers()
+    x = minigrad.tensor(random((4, 3), seed=3))
+    assert not np.allclose(target.eval()(x).numpy(), source.eval()(x).numpy())
+    target.load_state_dict(state)
+    np.testing.assert_array_equal(target(x).numpy(), source(x).numpy())
+
+
+def test_state_dict_is_a_copy_and_loading_copies():
+    model = nn.Dense(2, 2)
+    state = model.state_dict()
+    state["weight"][...] = 5.0
+    assert not np.any(model.weight.numpy() == 5.0)
+    model.load_state_dict(state)
+    state["weight"][...] = 7.0
+    np.testing.assert_array_equal(model.weight.numpy(), 5.0)
+
+
+def test_state_dict_loads_onto_the_modules_backend_and_dtype():
+    source = nn.Sequential(nn.Dense(3, 2), nn.BatchNorm(2)).to("numpy", minigrad.float64)
+    state = source.state_dict()
+    assert state["0.weight"].dtype == np.float64
+    target = nn.Sequential(nn.Dense(3, 2), nn.BatchNorm(2))  # on the test's backend, float32
+    target.load_state_dict(state)
+    for p in target.parameters():
+        assert p.device == minigrad.get_backend() and p.dtype == np.float32
+    assert minigrad.backend.backend_of(target[1].running_var) == minigrad.get_backend()
+    np.testing.assert_allclose(target[0].weight.numpy(), state["0.weight"], rtol=1e-6)
+
+
+def test_load_state_dict_names_missing_unexpected_and_mismatched_keys():
+    model = nn.Sequential(nn.Dense(3, 2), nn.BatchNorm(2))
+    state = model.state_dict()
+    del state["1.running_var"]
+    state["2.weight"] = np.zeros(3)
+    state["0.bias"] = np.zeros(5)
+    with pytest.raises(ValueError) as error:
+        model.load_state_dict(state)
+    message = str(error.value)
+    assert "missing keys ['1.running_var']" in message
+    assert "unexpected keys ['2.weight']" in message
+    assert "0.bias: expected (2,), got (5,)" in message
+
+
+def test_to_converts_in_place_and_keeps_the_same_tensors():
+    model = nn.Sequential(nn.Dense(3, 2), nn.BatchNorm(2))
+    params = model.parameters()
+    assert model.to(dtype=minigrad.float64) is model
+    assert all(a is b for a, b in zip(params, model.parameters()))
+    assert all(p.dtype == np.float64 for p in params)
+    assert model[1].running_mean.dtype == np.float64
+    model.to("numpy")
+    assert all(p.device == "numpy" for p in params)
+    assert minigrad.backend.backend_of(model[1].running_mean) == "numpy"
+
+
+def test_repr_is_nested_like_pytorch():
+    model = nn.Sequential(nn.Dense(100, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                          nn.Sequential(nn.BatchNorm(256), nn.Tanh()))
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0): Dense(in_features=100, out_features=256, bias=True)\n"
+        "  (1): LeakyReLU(negative_slope=0.2)\n"
+        "  (2): Dropout(p=0.3)\n"
+        "  (3): Sequential(\n"
+        "    (0): BatchNorm(256, eps=1e-05, momentum=0.1, affine=True)\n"
+        "    (1): Tanh()\n"
+        "  )\n"
+        ")")
+    assert repr(nn.Conv2D(1, 64, 4, 2, 1, bias=False)) == \
+        "Conv2D(1, 64, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1), bias=False)"
+    assert repr(nn.ConvTranspose2D(64, 1, 3, 2, 1, output_padding=1)) == \
+        "ConvTranspose2D(64, 1, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), output_padding=(1, 1))"
+
+
+def test_sequential_indexes_iterates_and_refuses_non_modules():
+    layers = [nn.Dense(2, 3), nn.ReLU(), nn.Dense(3, 1)]
+    model = nn.Sequential(*layers)
+    assert len(model) == 3 and list(model) == layers
+    assert model[0] is layers[0] and model[-1] is layers[2]
+    assert list(model[1:]) == layers[1:]
+    with pytest.raises(TypeError, match="argument 1 is a function"):
+        nn.Sequential(nn.ReLU(), F.relu)
