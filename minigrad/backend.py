@@ -27,8 +27,10 @@ def _load_cupy():
     try:
         import cupy
     except ImportError as e:
-        _cupy_error = (f"CuPy is not installed ({e}). Install it for your CUDA version: "
-                       "pip install 'minigrad[cuda12]' or 'minigrad[cuda13]'.")
+        # The extras of this checkout: "minigrad" on PyPI is an unrelated project.
+        _cupy_error = (f"CuPy is not installed ({e}). Install the minigrad[cuda12] or "
+                       "minigrad[cuda13] extra for your CUDA version, from the minigrad "
+                       "checkout: pip install -e '.[cuda12]' (or '.[cuda13]').")
         return None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
