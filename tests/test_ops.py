@@ -245,6 +245,13 @@ def test_numpy_ufuncs_refuse_tensors():
         np.exp(minigrad.tensor([1.0]))
 
 
+def test_numpy_operand_on_the_left_calls_the_tensor_operator():
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    y = np.float64(3.0) * x  # Tensor.__rmul__, not an object array
+    assert isinstance(y, minigrad.Tensor) and y.requires_grad and y.dtype == minigrad.float32
+    np.testing.assert_array_equal(y.numpy(), [3.0, 6.0])
+
+
 # ----------------------------------------------------------------------------- stability
 LOGITS = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
 STABLE = [
