@@ -1,0 +1,163 @@
+"""Checkpoints: one .npz of plain arrays plus one JSON document, written atomically.
+
+A checkpoint can be opened safely whoever made it: it is read with `allow_pickle=False`,
+so it holds numbers and text only and can never run code. Layout:
+
+    meta                     the JSON document (a 0-d numpy unicode array): format, model
+                             kind and config, iteration, RNG and batch-sampler state, and
+                             the non-array parts of the optimizers' state
+    G/<name>, D/<name>       the generator's and discriminator's `state_dict()`: weights
+                             and BatchNorm running statistics
+    G_optimizer/..., D_optimizer/...   the optimizers' arrays (Adam's moments)
+    <other names>            extra arrays of the run (the fixed noise of the sample grid)
+
+Writing goes to a temporary file in the same directory, flushed to disk, then renamed over
+the target with `os.replace` (atomic on POSIX and Windows): a crash at any moment leaves
+either the old checkpoint or the new one, never a half-written file.
+"""
+import json
+import os
+import pathlib
+
+import numpy
+
+FORMAT = "minigrad-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here: unreadable, another model, other shapes."""
+
+
+# ----------------------------------------------------------------------------- files
+def save_npz(path, arrays, meta):
+    """Write `arrays` (name -> host numpy array) and `meta` (JSON-able) to `path` atomically."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "meta" in arrays:
+        raise ValueError("'meta' is reserved for the JSON document")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as f:
+            numpy.savez(f, meta=numpy.array(json.dumps(meta)), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)  # make the rename itself survive a power cut
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not possible on every platform (Windows); the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_npz(path):
+    """(arrays, meta) from a file written by `save_npz`; never unpickles anything."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with numpy.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except (OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path} is not a readable minigrad checkpoint ({e})") from e
+    return arrays, meta
+
+
+# ----------------------------------------------------------------------------- state trees
+def flatten_state(prefix, tree, arrays):
+    """A JSON-able copy of `tree` (nested dicts, lists, numbers, arrays): every array is
+    moved into `arrays` under a name starting with `prefix` and replaced by {"$array": name}.
+    Dicts whose keys are not all strings (Adam's moments keyed by parameter index) become
+    {"$items": [[key, value], ...]} so that the keys come back with their type."""
+    if hasattr(tree, "shape") and hasattr(tree, "dtype") and not isinstance(tree, numpy.generic):
+        arrays[prefix] = numpy.asarray(tree)
+        return {"$array": prefix}
+    if isinstance(tree, numpy.generic):
+        return tree.item()
+    if isinstance(tree, dict):
+        if all(isinstance(k, str) for k in tree):
+            return {k: flatten_state(f"{prefix}/{k}", v, arrays) for k, v in tree.items()}
+        return {"$items": [[k, flatten_state(f"{prefix}/{k}", v, arrays)] for k, v in tree.items()]}
+    if isinstance(tree, (list, tuple)):
+        return [flatten_state(f"{prefix}/{i}", v, arrays) for i, v in enumerate(tree)]
+    return tree
+
+
+def unflatten_state(tree, arrays):
+    """The inverse of `flatten_state`."""
+    if isinstance(tree, dict):
+        if set(tree) == {"$array"}:
+            return arrays[tree["$array"]]
+        if set(tree) == {"$items"}:
+            return {k: unflatten_state(v, arrays) for k, v in tree["$items"]}
+        return {k: unflatten_state(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [unflatten_state(v, arrays) for v in tree]
+    return tree
+
+
+# ----------------------------------------------------------------------------- training runs
+def save_training(path, *, kind, config, iteration, modules, optimizers, arrays=None, state=None):
+    """Save a training run: `modules` and `optimizers` are dicts {"G": ..., "D": ...};
+    `arrays` extra host arrays; `state` extra JSON-able data (RNG, batch samplers)."""
+    stored = dict(arrays or {})
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            stored[f"{name}/{key}"] = value
+    optimizer_trees = {name: flatten_state(f"{name}_optimizer", optimizer.state_dict(), stored)
+                       for name, optimizer in optimizers.items()}
+    meta = {"format": FORMAT, "kind": kind, "config": config, "iteration": int(iteration),
+            "optimizers": optimizer_trees, "state": state or {}}
+    save_npz(path, stored, meta)
+
+
+def read_training(path):
+    """(arrays, meta) of a training checkpoint, after checking that it is one."""
+    arrays, meta = load_npz(path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a minigrad training checkpoint "
+                              f"(format {meta.get('format') if isinstance(meta, dict) else None!r}, "
+                              f"expected {FORMAT!r})")
+    return arrays, meta
+
+
+def module_state(arrays, name):
+    """The state_dict of module `name` ("G" or "D") inside a checkpoint's arrays."""
+    prefix = f"{name}/"
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+def load_training(path, *, kind, config, modules, optimizers, free_keys=()):
+    """Load a checkpoint into `modules` and `optimizers` (in place) and return
+    (iteration, arrays, state). Refuses, with a message saying what differs, a checkpoint
+    of another model kind, of another config (keys in `free_keys` may differ: the length
+    of the run, where it logs), or whose weights have other names or shapes."""
+    arrays, meta = read_training(path)
+    if meta["kind"] != kind:
+        raise CheckpointError(f"{path} holds a {meta['kind']!r} model; this run trains {kind!r}")
+    differences = [f"{key}: checkpoint {meta['config'].get(key)!r}, this run {config.get(key)!r}"
+                   for key in sorted(set(meta["config"]) | set(config))
+                   if key not in free_keys and meta["config"].get(key) != config.get(key)]
+    if differences:
+        raise CheckpointError(f"{path} was made with other settings; run again with the same "
+                              "ones to resume, or start a new run:\n  " + "\n  ".join(differences))
+    for name, module in modules.items():
+        try:
+            module.load_state_dict(module_state(arrays, name))
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"{path}: the {name} weights do not fit this model: {e}") from e
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(unflatten_state(meta["optimizers"][name], arrays))
+    return meta["iteration"], arrays, meta["state"]
