@@ -1,0 +1,173 @@
+"""The three GANs' generators and discriminators, with the tensor shape after every layer.
+
+Generators map latent vectors z of shape (N, 100) to images (N, 1, 28, 28) in [-1, 1]
+(tanh). Discriminators return logits, never probabilities: the losses take logits so that
+they never reach log(0).
+
+- "gan":   the MLP GAN of the PyTorch tutorials.
+- "dcgan": the Keras DCGAN tutorial's convolutional GAN, weights drawn from N(0, 0.02) as
+           the DCGAN paper (Radford et al., 2015) asks.
+- "sgan":  the semi-supervised GAN of *GANs in Action*, chapter 7: the discriminator
+           returns 10 class logits; real-versus-fake is read from the same logits
+           (`real_fake_logit`).
+"""
+from minigrad import functional as F
+from minigrad import nn
+
+LATENT_DIM = 100
+IMAGE_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+
+
+# ----------------------------------------------------------------------------- vanilla GAN
+class MLPGenerator(nn.Module):
+    def __init__(self, latent_dim=LATENT_DIM):
+        super().__init__()
+        self.net = nn.Sequential(            # z: (N, 100)
+            nn.Dense(latent_dim, 256),       # (N, 256)
+            nn.ReLU(),
+            nn.Dense(256, 512),              # (N, 512)
+            nn.ReLU(),
+            nn.Dense(512, 1024),             # (N, 1024)
+            nn.ReLU(),
+            nn.Dense(1024, 28 * 28),         # (N, 784)
+            nn.Tanh(),
+            nn.Reshape(IMAGE_SHAPE),         # (N, 1, 28, 28)
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(            # x: (N, 1, 28, 28)
+            nn.Flatten(),                    # (N, 784)
+            nn.Dense(28 * 28, 1024),         # (N, 1024)
+            nn.LeakyReLU(0.2),
+            nn.Dense(1024, 512),             # (N, 512)
+            nn.LeakyReLU(0.2),
+            nn.Dense(512, 256),              # (N, 256)
+            nn.LeakyReLU(0.2),
+            nn.Dense(256, 1),                # (N, 1) logit of "real"
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+# ----------------------------------------------------------------------------- DCGAN
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent_dim=LATENT_DIM):
+        super().__init__()
+        self.net = nn.Sequential(                             # z: (N, 100)
+            nn.Dense(latent_dim, 128 * 7 * 7),                # (N, 6272)
+            nn.LeakyReLU(0.2),
+            nn.BatchNorm(128 * 7 * 7),
+            nn.Reshape((128, 7, 7)),                          # (N, 128, 7, 7)
+            nn.UpSampling2D(2),                               # (N, 128, 14, 14)
+            nn.Conv2D(128, 64, 5, padding="same"),            # (N, 64, 14, 14)
+            nn.BatchNorm(64),
+            nn.LeakyReLU(0.2),
+            nn.UpSampling2D(2),                               # (N, 64, 28, 28)
+            nn.Conv2D(64, 1, 5, padding="same"),              # (N, 1, 28, 28)
+            nn.Tanh(),
+        )
+        nn.init.normal_(self, std=0.02)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(                             # x: (N, 1, 28, 28)
+            nn.Conv2D(1, 64, 5, stride=2, padding="same"),    # (N, 64, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
+            nn.Conv2D(64, 128, 5, stride=2, padding="same"),  # (N, 128, 7, 7)
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
+            nn.Flatten(),                                     # (N, 6272)
+            nn.Dense(128 * 7 * 7, 1),                         # (N, 1) logit of "real"
+        )
+        nn.init.normal_(self, std=0.02)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+# ----------------------------------------------------------------------------- SGAN
+class SGANGenerator(nn.Module):
+    def __init__(self, latent_dim=LATENT_DIM):
+        super().__init__()
+        # Keras' padding="same" for a transposed convolution of stride s gives s·in pixels:
+        # here padding=1 with output_padding=s-1.
+        self.net = nn.Sequential(                                           # z: (N, 100)
+            nn.Dense(latent_dim, 256 * 7 * 7),                              # (N, 12544)
+            nn.Reshape((256, 7, 7)),                                        # (N, 256, 7, 7)
+            nn.ConvTranspose2D(256, 128, 3, stride=2, padding=1, output_padding=1),  # (N, 128, 14, 14)
+            nn.BatchNorm(128),
+            nn.LeakyReLU(0.01),
+            nn.ConvTranspose2D(128, 64, 3, stride=1, padding=1),           # (N, 64, 14, 14)
+            nn.BatchNorm(64),
+            nn.LeakyReLU(0.01),
+            nn.ConvTranspose2D(64, 1, 3, stride=2, padding=1, output_padding=1),     # (N, 1, 28, 28)
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class SGANDiscriminator(nn.Module):
+    """Returns the 10 class logits. Softmax over them is the supervised head; the
+    unsupervised head reads real-versus-fake from the same logits (`real_fake_logit`)."""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.net = nn.Sequential(                             # x: (N, 1, 28, 28)
+            nn.Conv2D(1, 32, 3, stride=2, padding="same"),    # (N, 32, 14, 14)
+            nn.LeakyReLU(0.01),
+            nn.Conv2D(32, 64, 3, stride=2, padding="same"),   # (N, 64, 7, 7)
+            nn.LeakyReLU(0.01),
+            nn.Conv2D(64, 128, 3, stride=2, padding="same"),  # (N, 128, 4, 4)
+            nn.LeakyReLU(0.01),
+            nn.Dropout(0.5),
+            nn.Flatten(),                                     # (N, 2048)
+            nn.Dense(128 * 4 * 4, num_classes),               # (N, 10) class logits
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def real_fake_logit(class_logits):
+    """The unsupervised head of the SGAN discriminator, as a logit: (N, K) -> (N,).
+
+    The book's D(x) = Z / (Z + 1) with Z = Σ_k exp(logit_k) is a sigmoid of log Z:
+    D(x) = σ(lse) with lse = logsumexp(logits). Returning lse lets the losses work on
+    logits, where they are stable at any magnitude:
+        log D(x)     = lse - softplus(lse) = -softplus(-lse)
+        log(1 - D(x)) = -softplus(lse)
+    and binary_cross_entropy_with_logits(lse, target) is exactly -log D or -log(1 - D).
+    """
+    return F.logsumexp(class_logits, axis=1)
+
+
+# ----------------------------------------------------------------------------- registry
+MODELS = {
+    "gan": (MLPGenerator, MLPDiscriminator),
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "sgan": (SGANGenerator, SGANDiscriminator),
+}
+
+
+def build_models(kind, latent_dim=LATENT_DIM):
+    """(generator, discriminator) of a model kind: "gan", "dcgan" or "sgan"."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {sorted(MODELS)}")
+    generator_class, discriminator_class = MODELS[kind]
+    return generator_class(latent_dim), discriminator_class()
