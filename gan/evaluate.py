@@ -1,0 +1,89 @@
+"""Score generated images with the judge classifier, next to real images as the baseline.
+
+    python -m gan.evaluate samples.npz [--judge PATH] [--data-dir FOLDER] [--json out.json]
+
+`samples.npz` holds `images` (n, 28, 28) float32 in [0, 1] (what gan.sample writes). The
+judge (python -m gan.judge) gives, for the samples and for n real training images:
+the Fréchet distance of its features to those of the test set (FID), the Inception score,
+and the class histogram with how many of the 10 classes appear.
+"""
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from . import checkpoint, data, metrics
+from .judge import load_judge
+
+
+def load_samples(path):
+    """Images (n, 1, 28, 28) in [-1, 1] from a samples file, checked."""
+    with np.load(path, allow_pickle=False) as npz:
+        if "images" not in npz.files:
+            raise ValueError(f"{path} has no 'images' array (it has {npz.files})")
+        images = npz["images"]
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{path}: images of shape {images.shape}, expected (n, 28, 28)")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"{path}: pixels from {images.min()} to {images.max()}, expected [0, 1]")
+    return (images[:, None].astype(np.float32) * 2 - 1)
+
+
+def evaluate(images, judge, dataset, seed=0, limit=None):
+    """{"samples": ..., "real": ...}: gan.metrics.summarize of the samples and of as many
+    real training images (drawn with `seed`), both with FID against the test set (its
+    first `limit` images if given)."""
+    _, test_features = judge(data.to_unit_range(dataset.test_images[:limit]))
+    reference = metrics.feature_statistics(test_features)
+    pick = np.random.default_rng(seed).choice(len(dataset.train_images), size=min(len(images), len(dataset.train_images)),
+                                              replace=False)
+    real = data.to_unit_range(dataset.train_images[np.sort(pick)])
+    return {"samples": metrics.evaluate_samples(images, judge, reference),
+            "real": metrics.evaluate_samples(real, judge, reference)}
+
+
+def report(results, class_names):
+    """The two summaries side by side, as text."""
+    samples, real = results["samples"], results["real"]
+    lines = [f"{'':24}{'samples':>12}{'real (baseline)':>18}",
+             f"{'images':24}{samples['num_samples']:>12}{real['num_samples']:>18}",
+             f"{'FID vs test set':24}{samples['fid']:>12.3f}{real['fid']:>18.3f}",
+             f"{'Inception score':24}{samples['inception_score']:>12.3f}{real['inception_score']:>18.3f}",
+             f"{'classes present':24}{samples['classes_present']:>12}{real['classes_present']:>18}",
+             "class fractions:"]
+    for name, s, r in zip(class_names, samples["class_fractions"], real["class_fractions"]):
+        lines.append(f"  {name:22}{s:>12.3f}{r:>18.3f}")
+    lines.append(f"FID ratio samples / real: {samples['fid'] / real['fid']:.2f}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Score generated images with the judge classifier.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("samples", help="a .npz with images (n, 28, 28) in [0, 1]")
+    parser.add_argument("--judge", default=None, help="the judge's file (default: the user cache)")
+    parser.add_argument("--data-dir", default=None, help="folder of the IDX files")
+    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
+    parser.add_argument("--seed", type=int, default=0, help="picks the real baseline images")
+    parser.add_argument("--limit", type=int, default=None, help="compare with the first N test images only")
+    parser.add_argument("--json", default=None, help="also write the numbers to this file")
+    args = parser.parse_args(argv)
+
+    try:
+        images = load_samples(args.samples)
+        judge = load_judge(args.judge, args.dataset)
+        dataset = data.load_dataset(args.dataset, args.data_dir)
+    except (ValueError, OSError, checkpoint.CheckpointError, data.DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    results = evaluate(images, judge, dataset, args.seed, args.limit)
+    print(report(results, dataset.class_names))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
