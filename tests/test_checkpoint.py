@@ -1,0 +1,151 @@
+"""Checkpoints: resuming continues exactly, writing is atomic, a checkpoint that does not fit
+is refused with a message saying what differs, and loading never unpickles."""
+import json
+
+import numpy as np
+import pytest
+
+from gan import checkpoint
+from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
+
+TINY = ("--limit", 128, "--batch-size", 8, "--log-every", 1, "--sample-every", 1000)
+EXTRA = {"gan": (), "dcgan": (), "sgan": ("--num-labeled", 20, "--eval-every", 3)}
+
+
+@pytest.mark.parametrize("kind", ["gan", "dcgan", "sgan"])
+def test_resume_continues_exactly_as_one_straight_run(kind, backend, mnist_dir, tmp_path):
+    """3 iterations, stop, resume for 3 more == 6 straight: every weight, BatchNorm statistic,
+    Adam moment, the RNG and the batch order, bit for bit."""
+    common = (*TINY, *EXTRA[kind], "--backend", backend, "--data-dir", mnist_dir)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run_example(kind, "--iterations", 6, "--out", straight, *common) == 0
+    assert run_example(kind, "--iterations", 3, "--out", resumed, *common) == 0
+    assert run_example(kind, "--iterations", 6, "--out", resumed, "--resume", *common) == 0
+
+    arrays_a, meta_a = checkpoint.read_training(straight / "latest.npz")
+    arrays_b, meta_b = checkpoint.read_training(resumed / "latest.npz")
+    assert sorted(arrays_a) == sorted(arrays_b)
+    if kind != "gan":  # their generators have BatchNorm: its running statistics are saved
+        assert any(name.startswith("G/") and name.endswith("running_var") for name in arrays_a)
+    for name in arrays_a:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+    assert meta_a["iteration"] == meta_b["iteration"] == 6
+    assert meta_a["optimizers"] == meta_b["optimizers"]
+    assert meta_a["state"]["rng"] == meta_b["state"]["rng"]
+    assert meta_a["state"]["batches"] == meta_b["state"]["batches"]
+
+    def losses(out):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in read_metrics(out)]
+    assert losses(straight) == losses(resumed)  # the metrics log continues seamlessly too
+
+
+def test_resume_from_an_older_checkpoint_drops_the_metrics_logged_after_it(mnist_dir, tmp_path):
+    common = (*TINY, "--data-dir", mnist_dir)
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    assert run_example("gan", "--iterations", 2, "--out", run, *common) == 0
+    (tmp_path / "at2.npz").write_bytes((run / "latest.npz").read_bytes())
+    assert run_example("gan", "--iterations", 3, "--out", run, "--resume", *common) == 0
+    assert [row["iteration"] for row in read_metrics(run)] == [1, 2, 3]
+
+    assert run_example("gan", "--iterations", 5, "--out", run, "--resume", tmp_path / "at2.npz", *common) == 0
+    assert [row["iteration"] for row in read_metrics(run)] == [1, 2, 3, 4, 5]
+    assert run_example("gan", "--iterations", 5, "--out", straight, *common) == 0
+    a, _ = checkpoint.read_training(run / "latest.npz")
+    b, _ = checkpoint.read_training(straight / "latest.npz")
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+# ----------------------------------------------------------------------------- refusing
+def test_a_checkpoint_of_another_model_is_refused(mnist_dir, tmp_path, capsys):
+    common = ("--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir)
+    assert run_example("dcgan", *common) == 0
+    assert run_example("gan", *common, "--resume") == 1
+    assert "holds a 'dcgan' model; this run trains 'gan'" in capsys.readouterr().err
+
+
+def test_a_checkpoint_made_with_other_settings_is_refused_naming_them(mnist_dir, tmp_path, capsys):
+    assert run_example("gan", "--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir) == 0
+    capsys.readouterr()
+    assert run_example("gan", "--dry-run", "--batch-size", 16, "--lr", 1e-3, "--out", tmp_path,
+                       "--data-dir", mnist_dir, "--resume") == 1
+    err = capsys.readouterr().err
+    assert "batch_size: checkpoint 8, this run 16" in err
+    assert "lr: checkpoint 0.0002, this run 0.001" in err
+
+
+def test_weights_of_other_shapes_are_refused_naming_the_layer(tmp_path):
+    from gan import models
+    G, D = models.build_models("gan")
+    path = tmp_path / "ckpt.npz"
+    checkpoint.save_training(path, kind="gan", config={}, iteration=1, modules={"G": G, "D": D}, optimizers={})
+    arrays, meta = checkpoint.load_npz(path)
+    arrays["G/net.0.weight"] = np.zeros((7, 100), np.float32)
+    checkpoint.save_npz(path, arrays, meta)
+    with pytest.raises(checkpoint.CheckpointError, match=r"G weights do not fit.*net\.0\.weight.*\(256, 100\).*\(7, 100\)"):
+        checkpoint.load_training(path, kind="gan", config={}, modules={"G": G, "D": D}, optimizers={})
+
+
+def test_loading_never_unpickles(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, meta=np.array(json.dumps({"format": checkpoint.FORMAT})),
+             payload=np.array([object()], dtype=object))
+    with pytest.raises(checkpoint.CheckpointError, match="not a readable"):
+        checkpoint.load_npz(path)
+
+
+def test_a_file_that_is_not_a_training_checkpoint_is_refused(tmp_path):
+    checkpoint.save_npz(tmp_path / "other.npz", {"x": np.zeros(3)}, {"format": "something else"})
+    with pytest.raises(checkpoint.CheckpointError, match="not a minigrad training checkpoint"):
+        checkpoint.read_training(tmp_path / "other.npz")
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / "latest.npz"
+    checkpoint.save_npz(path, {"w": np.arange(5.0)}, {"iteration": 1})
+    real_savez = np.savez
+
+    def savez_then_crash(file, *args, **kwargs):
+        real_savez(file, *args, **kwargs)   # a complete-looking file is half way to disk...
+        file.truncate(100)                  # ...then it is cut short and the process dies
+        raise OSError("disk full")
+    monkeypatch.setattr(checkpoint.numpy, "savez", savez_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_npz(path, {"w": np.arange(9.0)}, {"iteration": 2})
+    monkeypatch.undo()
+
+    arrays, meta = checkpoint.load_npz(path)
+    np.testing.assert_array_equal(arrays["w"], np.arange(5.0))
+    assert meta == {"iteration": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.npz"]  # no temporary file left
+
+
+def test_the_file_is_replaced_only_once_complete(tmp_path, monkeypatch):
+    """os.replace is the only step that touches the target; until it runs the old file stays."""
+    path = tmp_path / "latest.npz"
+    checkpoint.save_npz(path, {"w": np.zeros(2)}, {"iteration": 1})
+    seen = {}
+    real_replace = checkpoint.os.replace
+
+    def replace(source, target):
+        seen["old_still_there"] = checkpoint.load_npz(target)[1] == {"iteration": 1}
+        seen["new_complete"] = checkpoint.load_npz(source)[1] == {"iteration": 2}
+        real_replace(source, target)
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    checkpoint.save_npz(path, {"w": np.ones(2)}, {"iteration": 2})
+    assert seen == {"old_still_there": True, "new_complete": True}
+    assert checkpoint.load_npz(path)[1] == {"iteration": 2}
+
+
+def test_optimizer_state_round_trips_through_json_and_arrays():
+    state = {"lr": 0.001, "betas": [0.5, 0.999], "state.0.step": 3,
+             "state.0.exp_avg": np.arange(4.0), "moments": {0: np.ones(2), 1: {"a": [np.zeros(1), 2]}}}
+    arrays = {}
+    tree = checkpoint.flatten_state("opt", state, arrays)
+    back = checkpoint.unflatten_state(json.loads(json.dumps(tree)), arrays)
+    assert back["lr"] == 0.001 and back["betas"] == [0.5, 0.999] and back["state.0.step"] == 3
+    np.testing.assert_array_equal(back["state.0.exp_avg"], np.arange(4.0))
+    assert set(back["moments"]) == {0, 1}  # integer keys come back as integers
+    np.testing.assert_array_equal(back["moments"][1]["a"][0], np.zeros(1))
+    assert back["moments"][1]["a"][1] == 2

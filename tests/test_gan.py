@@ -1,0 +1,236 @@
+"""The GAN toolkit: models, training steps, the command lines end to end (--dry-run),
+divergence and Ctrl-C handling, sampling, evaluation and the judge."""
+import math
+import signal
+
+import numpy as np
+import pytest
+
+import minigrad
+from minigrad import optim
+from gan import checkpoint, evaluate, judge, models, sample, trainers
+from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
+
+KINDS = ("gan", "dcgan", "sgan")
+
+
+def random_images(n, seed=0):
+    return minigrad.tensor(np.random.default_rng(seed).uniform(-1, 1, (n, 1, 28, 28)))
+
+
+def networks(kind, lr=1e-3):
+    G, D = models.build_models(kind)
+    return trainers.Networks(G, D, optim.Adam(G.parameters(), lr=lr), optim.Adam(D.parameters(), lr=lr),
+                             models.LATENT_DIM)
+
+
+# ----------------------------------------------------------------------------- models
+@pytest.mark.parametrize("kind", KINDS)
+def test_models_map_noise_to_images_and_images_to_logits(kind):
+    G, D = models.build_models(kind)
+    images = G(trainers.latent_noise(3, models.LATENT_DIM))
+    assert images.shape == (3, 1, 28, 28)
+    assert np.abs(images.numpy()).max() <= 1  # tanh
+    assert D(images).shape == ((3, 10) if kind == "sgan" else (3, 1))
+
+
+def test_dcgan_weights_are_drawn_from_normal_0_002():
+    G, D = models.build_models("dcgan")
+    weights = np.concatenate([p.numpy().ravel() for name, p in G.named_parameters() + D.named_parameters()
+                              if name.endswith("weight")])
+    assert abs(weights.mean()) < 1e-3
+    assert weights.std() == pytest.approx(0.02, rel=0.02)
+
+
+def test_sgan_real_fake_logit_is_the_books_d_of_x():
+    logits = np.random.default_rng(0).normal(0, 3, (5, 10))
+    z = np.exp(logits).sum(axis=1)
+    d_of_x = 1 / (1 + np.exp(-models.real_fake_logit(minigrad.tensor(logits, dtype=np.float64)).numpy()))
+    np.testing.assert_allclose(d_of_x, z / (z + 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1000.0, -1000.0])
+def test_sgan_unsupervised_losses_are_finite_at_extreme_logits(scale):
+    """Z = Σ exp(logits) overflows at +1000 and D(x) rounds to 0 at -1000; on logsumexp
+    the losses stay exact: -log D(x) = softplus(-lse), -log(1 - D(x)) = softplus(lse)."""
+    logits = minigrad.tensor(np.full((2, 10), scale), requires_grad=True)
+    lse = scale + math.log(10)
+    real_loss = trainers.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 1.0)
+    fake_loss = trainers.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 0.0)
+    np.testing.assert_allclose(real_loss.item(), max(-lse, 0), atol=1e-3)   # softplus(-lse)
+    np.testing.assert_allclose(fake_loss.item(), max(lse, 0), rtol=1e-6)    # softplus(lse)
+    (real_loss + fake_loss).backward()
+    assert np.isfinite(logits.grad).all()
+    # d(softplus(-lse) + softplus(lse))/dlse = σ(lse) - σ(-lse) = sign(scale) here, spread
+    # over the 10 classes by softmax (equal logits: 1/10 each), averaged over 2 rows.
+    np.testing.assert_allclose(trainers.backend.to_numpy(logits.grad), np.sign(scale) / 20, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- steps
+def test_gan_step_trains_d_on_detached_fakes_and_g_without_touching_d():
+    nets = networks("gan")
+    G, D = nets.generator, nets.discriminator
+    g_before = [p.numpy().copy() for p in G.parameters()]
+    seen = {}
+    d_step = nets.d_optimizer.step
+
+    def spy_d_step():  # what the D step sees and leaves behind
+        seen["g_grads"] = [p.grad for p in G.parameters()]
+        d_step()
+        seen["d_after"] = [p.numpy().copy() for p in D.parameters()]
+    nets.d_optimizer.step = spy_d_step
+
+    numbers = trainers.gan_step(nets, random_images(8))
+    assert all(g is None for g in seen["g_grads"]), "the D loss reached G: fake was not detached"
+    for after, p in zip(seen["d_after"], D.parameters()):
+        np.testing.assert_array_equal(p.numpy(), after)  # the G step left D as its own step did
+    assert any(not np.array_equal(b, p.numpy()) for b, p in zip(g_before, G.parameters()))
+    assert all(p.grad is None for p in D.parameters())
+    assert set(numbers) == {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
+    assert all(math.isfinite(v) for v in numbers.values())
+
+
+def test_sgan_step_shapes_and_numbers():
+    nets = networks("sgan")
+    labels = minigrad.tensor(np.arange(6) % 10, dtype=np.int64)
+    numbers = trainers.sgan_step(nets, random_images(6, seed=1), labels, random_images(8, seed=2))
+    assert set(numbers) == {"sup_loss", "sup_acc", "d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
+    assert all(math.isfinite(v) for v in numbers.values())
+    assert 0 <= numbers["sup_acc"] <= 1
+    assert numbers["sup_loss"] == pytest.approx(math.log(10), abs=1.0)  # about chance at the start
+
+
+def test_supervised_step_learns_a_few_labelled_images():
+    nets = networks("sgan")
+    images, labels = random_images(10, seed=3), minigrad.tensor(np.arange(10), dtype=np.int64)
+    first = trainers.supervised_step(nets, images, labels)
+    for _ in range(30):
+        last = trainers.supervised_step(nets, images, labels)
+    assert last["sup_loss"] < first["sup_loss"] / 2
+    assert set(last) == {"sup_loss", "sup_acc"}
+
+
+# ----------------------------------------------------------------------------- command lines
+@pytest.mark.parametrize("kind, extra", [("gan", []), ("dcgan", []), ("sgan", []),
+                                         ("sgan", ["--supervised-only"])],
+                         ids=["gan", "dcgan", "sgan", "sgan-supervised-only"])
+def test_dry_run_writes_every_output(kind, extra, backend, mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    code = run_example(kind, "--dry-run", "--backend", backend, "--batch-size", 16,
+                       "--out", out, "--data-dir", mnist_dir, *extra)
+    assert code == 0
+    rows = read_metrics(out)
+    assert [row["iteration"] for row in rows] == [1, 2]
+    expected = {"sup_loss", "sup_acc"} if extra else {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
+    if kind == "sgan":
+        expected |= {"test_acc"} | ({"sup_loss", "sup_acc"})
+    assert expected <= set(rows[-1])
+    assert (out / "losses.png").stat().st_size > 0 and (out / "accuracy.png").stat().st_size > 0
+    if not extra:
+        assert (out / "samples_final.png").stat().st_size > 0
+        assert (out / "samples_000001.png").exists()
+    _, meta = checkpoint.read_training(out / "latest.npz")
+    assert meta["kind"] == kind and meta["iteration"] == 2
+
+
+def test_epochs_set_the_length_in_passes_over_the_data(mnist_dir, tmp_path):
+    code = run_example("gan", "--epochs", 0.5, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
+                       "--data-dir", mnist_dir, "--log-every", 1)
+    assert code == 0
+    assert read_metrics(tmp_path)[-1]["iteration"] == 2  # half of 64 / 16 batches
+
+
+def test_resume_without_a_checkpoint_says_so(mnist_dir, tmp_path, capsys):
+    code = run_example("gan", "--dry-run", "--resume", "--out", tmp_path, "--data-dir", mnist_dir)
+    assert code == 1
+    assert f"no checkpoint at {tmp_path / 'latest.npz'}" in capsys.readouterr().err
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(mnist_dir, tmp_path, monkeypatch, capsys):
+    real_step = trainers.gan_step
+    calls = []
+
+    def step_that_diverges(nets, real):
+        numbers = real_step(nets, real)
+        calls.append(1)
+        if len(calls) == 3:
+            numbers["g_loss"] = float("nan")
+        return numbers
+    monkeypatch.setattr(trainers, "gan_step", step_that_diverges)
+    code = run_example("gan", "--iterations", 5, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
+                       "--data-dir", mnist_dir, "--checkpoint-every", 2)
+    assert code == 1
+    message = capsys.readouterr().err
+    assert "iteration 3" in message and "g_loss = nan" in message
+    assert "latest.npz (iteration 2)" in message
+    assert len(calls) == 3
+    _, meta = checkpoint.read_training(tmp_path / "latest.npz")
+    assert meta["iteration"] == 2
+
+
+def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(mnist_dir, tmp_path, monkeypatch, capsys):
+    real_step = trainers.gan_step
+    calls = []
+
+    def step_then_ctrl_c(nets, real):
+        calls.append(1)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGINT)  # arrives mid-step, as a real Ctrl-C would
+        return real_step(nets, real)
+    monkeypatch.setattr(trainers, "gan_step", step_then_ctrl_c)
+    code = run_example("gan", "--iterations", 10, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
+                       "--data-dir", mnist_dir, "--checkpoint-every", 100)
+    assert code == 130
+    assert len(calls) == 2
+    _, meta = checkpoint.read_training(tmp_path / "latest.npz")
+    assert meta["iteration"] == 2
+    assert "--resume" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+# ----------------------------------------------------------------------------- sample, judge, evaluate
+def test_sample_then_evaluate_with_a_judge(backend, mnist_dir, tmp_path, capsys):
+    assert run_example("dcgan", "--dry-run", "--backend", backend, "--batch-size", 8,
+                       "--out", tmp_path / "run", "--data-dir", mnist_dir) == 0
+    samples = tmp_path / "samples.npz"
+    assert sample.main(["--checkpoint", str(tmp_path / "run" / "latest.npz"), "--n", "50",
+                        "--out", str(samples), "--backend", backend]) == 0
+    with np.load(samples, allow_pickle=False) as npz:
+        images = npz["images"]
+    assert images.shape == (50, 28, 28) and images.dtype == np.float32
+    assert images.min() >= 0 and images.max() <= 1
+    assert (tmp_path / "samples.png").stat().st_size > 0
+
+    judge_path = tmp_path / "judge.npz"
+    assert judge.main(["--data-dir", str(mnist_dir), "--out", str(judge_path), "--limit", "64",
+                       "--epochs", "1", "--batch-size", "16", "--min-accuracy", "0",
+                       "--backend", backend]) == 0
+    capsys.readouterr()
+    assert evaluate.main([str(samples), "--judge", str(judge_path), "--data-dir", str(mnist_dir),
+                          "--limit", "100", "--json", str(tmp_path / "scores.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "FID vs test set" in printed and "Inception score" in printed
+
+
+def test_evaluate_without_a_judge_says_how_to_train_it(mnist_dir, tmp_path, capsys):
+    np.savez(tmp_path / "samples.npz", images=np.zeros((4, 28, 28), np.float32))
+    code = evaluate.main([str(tmp_path / "samples.npz"), "--judge", str(tmp_path / "none.npz"),
+                          "--data-dir", str(mnist_dir)])
+    assert code == 1
+    assert "python -m gan.judge" in capsys.readouterr().err
+
+
+def test_judge_features_and_probabilities():
+    j = judge.Judge(judge.LeNet())
+    probs, features = j(random_images(7).numpy())
+    assert probs.shape == (7, 10) and features.shape == (7, 256)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_judge_reaches_99_percent_on_mnist(tmp_path):
+    from gan_fixtures import REAL_MNIST
+    if REAL_MNIST is None:
+        pytest.skip("needs the real MNIST files")
+    assert judge.main(["--data-dir", str(REAL_MNIST), "--out", str(tmp_path / "judge.npz")]) == 0
+    assert judge.load_judge(tmp_path / "judge.npz").meta["test_accuracy"] >= 0.99
