@@ -418,3 +418,18 @@ def test_sequential_indexes_iterates_and_refuses_non_modules():
     assert list(model[1:]) == layers[1:]
     with pytest.raises(TypeError, match="argument 1 is a function"):
         nn.Sequential(nn.ReLU(), F.relu)
+
+
+def test_a_module_that_skips_super_init_still_works():
+    class Scale(nn.Module):
+        def __init__(self):  # no super().__init__(): parameters are still found
+            self.factor = minigrad.tensor([2.0], requires_grad=True)
+
+        def forward(self, x):
+            return x * self.factor
+
+    model = nn.Sequential(Scale(), nn.BatchNorm(1))
+    assert [name for name, _ in model.named_parameters()] == ["0.factor", "1.gamma", "1.beta"]
+    assert not model.eval()[0].training
+    assert list(model.state_dict()) == ["0.factor", "1.gamma", "1.beta", "1.running_mean",
+                                        "1.running_var"]

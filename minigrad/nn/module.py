@@ -16,6 +16,9 @@ class Module:
     """Base class of layers and models: subclass it, assign parameters and layers in
     __init__ (after super().__init__()) and write forward()."""
 
+    training = True     # class-level defaults: a subclass that forgets super().__init__()
+    _buffer_names = ()  # still works
+
     def __init__(self):
         self.training = True
         self._buffer_names = []
@@ -30,7 +33,7 @@ class Module:
     def register_buffer(self, name, array):
         """Keep a raw array (not trained) as attribute `name` and in the state_dict."""
         if name not in self._buffer_names:
-            self._buffer_names.append(name)
+            self._buffer_names = list(self._buffer_names) + [name]
         setattr(self, name, array)
 
     def named_children(self):
