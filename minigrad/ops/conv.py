@@ -67,6 +67,27 @@ def col2im(cols, image_shape, kernel, stride, out_hw):
     return image
 
 
+def col2im_of_product(rows, W, image_shape, kernel, stride, out_hw):
+    """col2im(rows @ Wᵀ) for rows (N·OH·OW × K) and W (KH·KW·C × K), without holding the
+    N·OH·OW × KH·KW·C product when it is large: tap (i, j) multiplies rows by its own C × K
+    block of W and adds the (N·OH·OW × C) result straight into the image. With few channels
+    those products would be matrix-vector products re-reading `rows` KH·KW times, so the
+    whole product is formed once instead."""
+    xp = get_array_module(rows)
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, _, _, c = image_shape
+    if c < 16:
+        return col2im(rows @ W.T, image_shape, kernel, stride, out_hw)
+    taps = W.reshape(kh, kw, c, -1)
+    image = xp.zeros(image_shape, dtype=rows.dtype)
+    product = xp.empty((rows.shape[0], c), dtype=rows.dtype)  # one tap's block, reused
+    for i in range(kh):
+        for j in range(kw):
+            xp.matmul(rows, taps[i, j].T, out=product)
+            image[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += product.reshape(n, oh, ow, c)
+    return image
+
+
 def weight_matrix(w):
     """A conv weight (O, C, KH, KW) as the (KH·KW·C, O) matrix that multiplies im2col's columns."""
     o, c, kh, kw = w.shape
@@ -126,7 +147,7 @@ class Conv2D(Function):
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             top, bottom, left, right = self.pads
-            g_image = col2im(gy_rows @ self.W.T, self.image_shape, self.kernel, self.stride, self.out_hw)
+            g_image = col2im_of_product(gy_rows, self.W, self.image_shape, self.kernel, self.stride, self.out_hw)
             g_image = g_image[:, top:self.image_shape[1] - bottom, left:self.image_shape[2] - right, :]
             gx = g_image.transpose(0, 3, 1, 2)
         if self.needs_input_grad[1]:
@@ -162,7 +183,7 @@ class ConvTranspose2D(Function):
         x_rows = rows_nhwc(x)
         # rows/cols beyond the full image that a negative crop asks for stay zero
         image_shape = (n, full_hw[0] + max(-bottom, 0), full_hw[1] + max(-right, 0), c_out)
-        image = col2im(x_rows @ self.W.T, image_shape, self.kernel, self.stride, self.in_hw)
+        image = col2im_of_product(x_rows, self.W, image_shape, self.kernel, self.stride, self.in_hw)
         y = image[:, top:full_hw[0] - bottom, left:full_hw[1] - right, :]
         if b is not None:
             y += b
