@@ -62,7 +62,7 @@ def random(rng, *shape):
 
 # ----------------------------------------------------------------- forward sweeps
 CONV_SWEEP = list(itertools.product([1, 3, 5], [1, 2], [0, 1, 2, "same", "valid"], [7, 8],
-                                    [(3, 5), (5, 2)]))
+                                    [(3, 5), (5, 2), (1, 3)]))
 
 
 @pytest.mark.parametrize("kernel,stride,padding,size,channels", CONV_SWEEP)
@@ -85,7 +85,7 @@ def test_conv2d_matches_loop(kernel, stride, padding, size, channels):
 
 CONV_T_SWEEP = [(k, s, p, op, size, ch)
                 for k, s, p, op, size, ch in itertools.product(
-                    [1, 3, 5], [1, 2], [0, 1, 2], [0, 1], [3, 4], [(3, 5), (5, 2)])
+                    [1, 3, 5], [1, 2], [0, 1, 2], [0, 1], [3, 4], [(3, 5), (5, 2), (2, 1)])
                 if op < s and (size - 1) * s - 2 * p + k + op >= 1]
 
 
@@ -194,7 +194,8 @@ def test_conv2d_gradcheck(x_shape, w_shape, stride, padding):
     ((2, 2, 4, 3), (2, 3, 3, 3), 1, 1, 0),       # stride 1 with Cin < Cout: runs as conv2d
     ((1, 2, 3, 3), (2, 2, 4, 4), 3, 0, 2),
     ((2, 3, 4, 4), (3, 1, 1, 1), 1, 0, 0),
-])
+    ((2, 3, 4, 4), (3, 1, 3, 3), 1, 0, 0),       # one output channel, no padding: gy has
+])                                               # an (N, 1, H, W) shape NumPy calls NHWC-contiguous
 def test_conv_transpose2d_gradcheck(x_shape, w_shape, stride, padding, output_padding):
     rng = np.random.default_rng(5)
     assert minigrad.gradcheck(

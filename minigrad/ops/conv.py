@@ -45,10 +45,14 @@ def im2col(image, kernel, stride, out_hw):
     """
     xp = get_array_module(image)
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
-    n, _, _, c = image.shape
-    step_n, step_h, step_w, step_c = image.strides
+    n, hp, wp, c = image.shape
+    image = xp.ascontiguousarray(image)
+    # strides from the shape, not image.strides: NumPy calls an array with a size-1 axis
+    # contiguous whatever that axis's stride (x (N, 1, H, W) transposed to NHWC)
+    step_w = c * image.itemsize
+    step_h = wp * step_w
     windows = xp.lib.stride_tricks.as_strided(
-        image, (n, oh, ow, kh, kw * c), (step_n, step_h * sh, step_w * sw, step_h, step_c))
+        image, (n, oh, ow, kh, kw * c), (hp * step_h, step_h * sh, step_w * sw, step_h, image.itemsize))
     return xp.ascontiguousarray(windows).reshape(n * oh * ow, kh * kw * c)
 
 
