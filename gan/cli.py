@@ -100,4 +100,7 @@ def main(kind, description, defaults, argv=None):
     except (CheckpointError, DataError, trainers.TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C: out at once, mid-iteration
+        print("stopped at once; the last checkpoint in --out is left as it was", file=sys.stderr)
+        return 130
     return 130 if outcome == "interrupted" else 0

@@ -76,6 +76,7 @@ def default_path(dataset="mnist"):
 
 
 def accuracy(model, images, labels):
+    """Test accuracy of a LeNet (evaluated in eval mode, then put back in training mode)."""
     probs, _ = Judge(model)(images)
     model.train()
     return float((probs.argmax(axis=1) == labels).mean())

@@ -16,6 +16,7 @@ curves and checkpoints, the same for every model.
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -218,6 +219,8 @@ class StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        print("\nCtrl-C: stopping after this iteration to write a checkpoint "
+              "(press again to stop at once)", file=sys.stderr)
 
     def __exit__(self, *exc_info):
         if self.previous_handler is not None:
@@ -235,24 +238,25 @@ def check_finite(numbers, iteration, last_checkpoint):
 
 def classifier_accuracy(D, images, labels, batch_size=1000):
     """Accuracy of D's class logits (argmax) on host images and labels, in eval mode."""
+    was_training, correct = D.training, 0
     D.eval()
-    correct = 0
     with minigrad.no_grad():
         for start in range(0, len(images), batch_size):
             logits = D(minigrad.tensor(images[start:start + batch_size]))
             predicted = backend.to_numpy(logits.data.argmax(axis=1))
             correct += int((predicted == labels[start:start + batch_size]).sum())
-    D.train()
+    D.train(was_training)
     return correct / len(images)
 
 
 def generate(G, latent):
     """Images G draws from host latent vectors, in eval mode, as host pixels in [0, 1]:
     (N, 28, 28) float32, mapped back from tanh's range with 0.5·x + 0.5."""
+    was_training = G.training
     G.eval()
     with minigrad.no_grad():
         images = G(minigrad.tensor(latent)).numpy()
-    G.train()
+    G.train(was_training)
     return np.clip(0.5 * images[:, 0] + 0.5, 0, 1).astype(np.float32)
 
 
@@ -295,6 +299,17 @@ def load_training_data(args):
     return train_images, dataset.train_labels[:limit], test_images, dataset.test_labels[:limit]
 
 
+def step_and_batches(kind, args, train_images, train_labels):
+    """The step function that trains model `kind`, and the source of its batches."""
+    if kind != "sgan":
+        return gan_step, ImageBatches(train_images, args.batch_size, args.seed)
+    labeled_index = data.labeled_subset(train_labels, args.num_labeled, args.seed,
+                                        balanced=not args.first_labeled)
+    batches = SemiSupervisedBatches(train_images, train_labels, labeled_index, args.batch_size,
+                                    args.seed, args.supervised_only)
+    return (supervised_step if args.supervised_only else sgan_step), batches
+
+
 def run_config(kind, args):
     """The settings a checkpoint must share with the run that resumes it."""
     config = {"latent_dim": models.LATENT_DIM, "dataset": args.dataset, "limit": args.limit,
@@ -324,15 +339,7 @@ def train(kind, args):
     metrics_path, latest = out / "metrics.jsonl", out / "latest.npz"
 
     train_images, train_labels, test_images, test_labels = load_training_data(args)
-    if kind == "sgan":
-        labeled_index = data.labeled_subset(train_labels, args.num_labeled, args.seed,
-                                            balanced=not args.first_labeled)
-        batches = SemiSupervisedBatches(train_images, train_labels, labeled_index,
-                                        args.batch_size, args.seed, args.supervised_only)
-        step = supervised_step if args.supervised_only else sgan_step
-    else:
-        batches = ImageBatches(train_images, args.batch_size, args.seed)
-        step = gan_step
+    step, batches = step_and_batches(kind, args, train_images, train_labels)
     draws_samples = step is not supervised_step
 
     G, D = models.build_models(kind, models.LATENT_DIM)
@@ -370,7 +377,8 @@ def train(kind, args):
             modules={"G": G, "D": D}, optimizers={"G": nets.g_optimizer, "D": nets.d_optimizer},
             arrays={"fixed_noise": fixed_noise},
             state={"rng": backend.get_rng_state(), "batches": batches.state(), "seconds": seconds(),
-                   "args": vars(args)})
+                   "args": {k: v if v is None or isinstance(v, (bool, int, float)) else str(v)
+                            for k, v in vars(args).items()}})
         return (latest, iteration)
 
     from tqdm import tqdm
@@ -406,7 +414,8 @@ def train(kind, args):
                           f"continue with --resume {latest}")
                 return "interrupted"
 
-    last_checkpoint = save_checkpoint()
+    if last_checkpoint != (latest, iteration):  # not written at this iteration yet
+        last_checkpoint = save_checkpoint()
     if draws_samples:
         write_samples(out, G, fixed_noise, "samples_final.png")
     write_curves(out)
