@@ -82,12 +82,12 @@ def col2im_of_product(rows, W, image_shape, kernel, stride, out_hw):
     n, _, _, c = image_shape
     if c < 16:
         return col2im(rows @ W.T, image_shape, kernel, stride, out_hw)
-    taps = W.reshape(kh, kw, c, -1)
+    taps = xp.ascontiguousarray(W.reshape(kh, kw, c, -1).transpose(0, 1, 3, 2))  # (KH, KW, K, C)
     image = xp.zeros(image_shape, dtype=rows.dtype)
     product = xp.empty((rows.shape[0], c), dtype=rows.dtype)  # one tap's block, reused
     for i in range(kh):
         for j in range(kw):
-            xp.matmul(rows, taps[i, j].T, out=product)
+            xp.matmul(rows, taps[i, j], out=product)
             image[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += product.reshape(n, oh, ow, c)
     return image
 
