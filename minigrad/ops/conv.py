@@ -128,7 +128,8 @@ class Conv2D(Function):
     Keeps for backward: cols (rather than x: backward then needs no second im2col) and W;
     cols are dropped when neither w nor b needs a gradient.
     Extra memory: cols, N·OH·OW × C·KH·KW floats, held until backward; the padded input
-    N·Hp·Wp·C in forward; in backward gy @ Wᵀ (the size of cols) and the padded gradient.
+    N·Hp·Wp·C in forward; in backward the padded gradient N·Hp·Wp·C and one tap's
+    N·OH·OW × C block of gy @ Wᵀ (all of it, the size of cols, when C < 16).
     """
 
     def forward(self, x, w, b=None):
@@ -172,9 +173,11 @@ class ConvTranspose2D(Function):
     weight gradient with the roles of input and output swapped.
     col2im builds the full image of (H-1)·sh + KH rows; `crops` = (top, bottom, left, right)
     are cut from it (a negative bottom/right appends zero rows: PyTorch's output_padding).
-    Keeps for backward: x as rows (only if w needs a gradient) and W.
-    Extra memory: x @ Wᵀ, N·H·W × Cout·KH·KW floats, and the full output image in forward;
-    in backward cols of the same size as x @ Wᵀ, and x's rows copy if x had NCHW memory.
+    Keeps for backward: x as rows (only if w needs a gradient; a copy if x had NCHW memory)
+    and W.
+    Extra memory: the full output image N·Hf·Wf·Cout and one tap's N·H·W × Cout block of
+    x @ Wᵀ in forward (all of it, N·H·W × Cout·KH·KW floats, when Cout < 16); in backward
+    the padded gradient and cols = im2col(gy), N·H·W × Cout·KH·KW floats.
     """
 
     def forward(self, x, w, b=None):
