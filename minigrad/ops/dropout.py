@@ -5,22 +5,31 @@ from ..backend import get_array_module
 from ..tensor import Function
 
 
-class Dropout(Function):
-    """y = x·mask,   gx = gy·mask,   mask = 1/(1 − p) where u ≥ p else 0,  u ~ U[0, 1)
+def uniform_like(x):
+    """U[0, 1) float32 samples of x's shape, laid out in memory as x is: x may be a
+    transposed view (a convolution's NCHW view of channels-last memory), and an elementwise
+    op between two arrays of different layouts reads one of them with large strides."""
+    xp = get_array_module(x)
+    order = sorted(range(x.ndim), key=lambda axis: -x.strides[axis])  # slowest axis first
+    u = backend.random_uniform(tuple(x.shape[a] for a in order), xp.float32, backend.backend_of(x))
+    return u.transpose([order.index(axis) for axis in range(x.ndim)])
 
-    The mask is drawn in float32 whatever x's dtype (half the memory of float64) and holds
-    the scale already, so forward and backward are one multiplication each.
+
+class Dropout(Function):
+    """y = x·keep·s,   gx = gy·keep·s,   keep = [u ≥ p],  u ~ U[0, 1),  s = 1/(1 − p)
+
+    Keeps the boolean mask `keep` (one byte a value, a quarter of a float32 mask); the
+    multiplications by it and by s are two streaming passes that keep x's dtype.
     """
 
     def forward(self, x):
-        xp = get_array_module(x)
-        u = backend.random_uniform(x.shape, xp.float32, backend.backend_of(x))
-        if self.p >= 1:
-            self.mask = xp.zeros_like(u)
-        else:
-            self.mask = xp.greater_equal(u, self.p, out=u)  # 1.0 or 0.0, written over u
-            self.mask *= 1 / (1 - self.p)
-        return x * self.mask  # float32 mask: x's dtype is kept (float32 or float64)
+        self.keep = uniform_like(x) >= self.p
+        self.scale = 1 / (1 - self.p) if self.p < 1 else 0.0
+        y = x * self.keep
+        y *= self.scale
+        return y
 
     def backward(self, gy):
-        return gy * self.mask
+        gx = gy * self.keep
+        gx *= self.scale
+        return gx
