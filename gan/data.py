@@ -154,8 +154,18 @@ def read_idx(path, expected_magic=None, expected_md5=None):
         found = hashlib.md5(raw).hexdigest()
         if found != expected_md5:
             raise DataError(f"{path}: checksum mismatch: the decompressed content ({len(raw)} bytes) "
-                            f"has MD5 {found}, expected {expected_md5}")
+                            f"has MD5 {found}, expected {expected_md5}{_known_as(found)}")
     return parse_idx(raw, path, expected_magic)
+
+
+def _known_as(md5):
+    """' (this is <dataset>'s <file>)' when `md5` is a genuine file of a known dataset: MNIST
+    and Fashion-MNIST share file names, so a folder of one is easily taken for the other."""
+    for spec in DATASETS.values():
+        for file_name, known in spec.md5.items():
+            if known == md5:
+                return f" (this is {spec.name}'s {file_name})"
+    return ""
 
 
 # ---------------------------------------------------------------- finding the files

@@ -20,7 +20,8 @@ _ENV = os.environ.get("MINIGRAD_DATA")
 REAL_MNIST = next((folder for folder in ([Path(_ENV), Path(_ENV) / "mnist"] if _ENV else [])
                    + [Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"]
                    if all(data._find(folder, f) for f in FILES.values())), None)
-REAL_FASHION = next((folder for folder in ([Path(_ENV) / "fashion-mnist", Path(_ENV)] if _ENV else [])
+# Only a folder named for it: MINIGRAD_DATA itself usually holds MNIST, whose file names are the same.
+REAL_FASHION = next((folder for folder in ([Path(_ENV) / "fashion-mnist"] if _ENV else [])
                      + [Path("/usr/share/datasets/fashion-mnist")]
                      if all(data._find(folder, f) for f in FILES.values())), None)
 
@@ -324,6 +325,12 @@ def test_real_mnist_shapes_dtypes_and_label_counts():
     assert dataset.train_images.max() == 255 and dataset.train_images.min() == 0
     subset = data.labeled_subset(dataset.train_labels, 100, seed=0)
     assert np.bincount(dataset.train_labels[subset], minlength=10).tolist() == [10] * 10
+
+
+@pytest.mark.skipif(REAL_MNIST is None, reason="no MNIST files in MINIGRAD_DATA or ../shared/data/mnist")
+def test_mnist_folder_loaded_as_fashion_mnist_is_named_for_what_it_holds():
+    with pytest.raises(DataError, match="this is mnist's train-images-idx3-ubyte"):
+        data.load_dataset("fashion-mnist", data_dir=REAL_MNIST, download=False)
 
 
 @pytest.mark.skipif(REAL_FASHION is None, reason="no Fashion-MNIST files in MINIGRAD_DATA "
