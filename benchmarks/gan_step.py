@@ -1,0 +1,417 @@
+"""Time one training step of each GAN, ours against PyTorch, side by side; or profile one.
+
+    python benchmarks/gan_step.py --compare-torch                     # the table in docs/performance.md
+    python benchmarks/gan_step.py --models dcgan --batch-sizes 64 --steps 20
+    python benchmarks/gan_step.py --per-layer dcgan --compare-torch   # where a step's time goes
+    python benchmarks/gan_step.py --check-reference                   # PyTorch models == ours?
+
+A step is the trainers' own step function (gan.trainers.gan_step / sgan_step: D on real
+and fake.detach(), G through D, Adam), on random images in [-1, 1]; PyTorch's is
+benchmarks/torch_reference.py, the same layers, paddings and work.
+
+How it measures:
+- every (framework, model, batch size) runs in its own worker process, so its peak
+  resident memory (VmHWM) is its own. "peak" is the whole process; "step" is the peak
+  minus the resident memory once the libraries are imported (what the model, its
+  optimizer and one step hold).
+- the threads are fixed before NumPy or PyTorch loads: OMP/OPENBLAS/MKL_NUM_THREADS and
+  torch.set_num_threads are set to --threads.
+- each worker warms up (--warmup steps), then the two workers take turns: --rounds
+  rounds of --steps/--rounds steps each, ours first in even rounds and PyTorch first in
+  odd ones, so a change in the machine's load hits both. The median over all steps is shown.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="gan,dcgan,sgan", help="comma-separated: gan, dcgan, sgan")
+    parser.add_argument("--batch-sizes", default="64,128", help="comma-separated batch sizes")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement (median shown)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
+    parser.add_argument("--rounds", type=int, default=5, help="turns the timed steps are split into")
+    parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy"))
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of NumPy's BLAS and PyTorch")
+    parser.add_argument("--compare-torch", action="store_true", help="time PyTorch's identical models too")
+    parser.add_argument("--per-layer", metavar="MODEL", choices=("gan", "dcgan", "sgan"),
+                        help="instead: forward/backward time of each layer of MODEL at the first batch size")
+    parser.add_argument("--check-reference", action="store_true",
+                        help="instead: copy our weights into the PyTorch models and compare outputs")
+    parser.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# ============================================================================ the workers
+def memory_kb(field):
+    """VmHWM (peak resident memory) or VmRSS of this process, in kB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource  # not Linux: ru_maxrss is the peak (kB on Linux, bytes on macOS)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
+def random_batch(kind, n):
+    """Images in [-1, 1] and labels, the same for both frameworks (host arrays)."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (2 * n, 1, 28, 28)).astype(np.float32)
+    return images[:n], np.arange(n) % 10, images[n:]
+
+
+def make_ours(kind, n, backend_name):
+    """A step() running gan.trainers' step for `kind` on fixed batches, and what it trains."""
+    import numpy as np
+
+    import minigrad
+    from gan import models, trainers
+    from minigrad import optim
+    minigrad.set_backend(backend_name)
+    minigrad.manual_seed(0)
+    G, D = models.build_models(kind)
+    lr, beta1 = (1e-3, 0.9) if kind == "sgan" else (2e-4, 0.5)  # examples/*.py
+    nets = trainers.Networks(G, D, optim.Adam(G.parameters(), lr=lr, betas=(beta1, 0.999)),
+                             optim.Adam(D.parameters(), lr=lr, betas=(beta1, 0.999)), models.LATENT_DIM)
+    labeled, labels, unlabeled = random_batch(kind, n)
+    if kind == "sgan":
+        batch = (minigrad.tensor(labeled), minigrad.tensor(labels, dtype=np.int64), minigrad.tensor(unlabeled))
+        step = trainers.sgan_step
+    else:
+        batch, step = (minigrad.tensor(labeled),), trainers.gan_step
+
+    synchronize = (lambda: None)
+    if backend_name == "cupy":
+        import cupy
+        synchronize = cupy.cuda.get_current_stream().synchronize
+    return (lambda: step(nets, *batch)), synchronize, nets
+
+
+def make_torch(kind, n, backend_name):
+    import torch
+
+    import torch_reference
+    device = "cuda" if backend_name == "cupy" else "cpu"
+    torch.manual_seed(0)
+    G, D, step = torch_reference.MODELS[kind](device)
+    labeled, labels, unlabeled = random_batch(kind, n)
+    labeled, unlabeled = torch.from_numpy(labeled).to(device), torch.from_numpy(unlabeled).to(device)
+    labels = torch.from_numpy(labels).to(device)
+    batch = (labeled, labels, unlabeled) if kind == "sgan" else (labeled,)
+    synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return (lambda: step(*batch)), synchronize, (G, D)
+
+
+def timed_steps(step, synchronize, count):
+    times = []
+    for _ in range(count):
+        synchronize()
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def worker(args):
+    """Build one framework's model, warm up, then run steps when the parent asks
+    ("run K" on stdin -> a JSON list of K step times in ms; "done" -> memory, exit)."""
+    sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
+    import numpy  # noqa: F401  (imported before the baseline is read)
+    if args.worker == "torch":
+        import torch
+        torch.set_num_threads(args.threads)
+    else:
+        import minigrad  # noqa: F401
+    baseline_kb = memory_kb("VmRSS")
+    make = make_torch if args.worker == "torch" else make_ours
+    step, synchronize, _ = make(args.model, args.batch_size, args.backend)
+    timed_steps(step, synchronize, args.warmup)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "run":
+            print(json.dumps(timed_steps(step, synchronize, int(command[1]))), flush=True)
+        else:
+            print(json.dumps({"peak_kb": memory_kb("VmHWM"), "baseline_kb": baseline_kb}), flush=True)
+            return
+
+
+class Worker:
+    """The parent's handle on a worker process."""
+
+    def __init__(self, framework, model, batch_size, args):
+        env = dict(os.environ, **{name: str(args.threads) for name in THREAD_VARIABLES})
+        command = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--model", model,
+                   "--batch-size", str(batch_size), "--warmup", str(args.warmup),
+                   "--threads", str(args.threads), "--backend", args.backend]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env)
+        self.times = []
+        self._read()  # {"ready": true} once built and warmed up
+
+    def _read(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker {self.process.args[3:9]} died (see its error above)")
+        return json.loads(line)
+
+    def run(self, count):
+        self.process.stdin.write(f"run {count}\n")
+        self.process.stdin.flush()
+        self.times += self._read()
+
+    def finish(self):
+        self.process.stdin.write("done\n")
+        self.process.stdin.flush()
+        memory = self._read()
+        self.process.wait()
+        return memory
+
+
+# ============================================================================ the table
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def quartiles(values):
+    values = sorted(values)
+    return values[len(values) // 4], values[(3 * len(values)) // 4]
+
+
+def measure(model, batch_size, args):
+    """{framework: (step times, memory)} for one model and batch size, interleaved."""
+    frameworks = ["ours"] + (["torch"] if args.compare_torch else [])
+    workers = {name: Worker(name, model, batch_size, args) for name in frameworks}
+    per_round = [args.steps // args.rounds + (r < args.steps % args.rounds) for r in range(args.rounds)]
+    for r, count in enumerate(per_round):
+        for name in (frameworks if r % 2 == 0 else frameworks[::-1]):
+            workers[name].run(count)
+    return {name: (w.times, w.finish()) for name, w in workers.items()}
+
+
+def describe_machine(args):
+    import numpy
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = f"Python {platform.python_version()}, NumPy {numpy.__version__}"
+    if args.compare_torch:
+        import torch
+        versions += f", PyTorch {torch.__version__}"
+    return (f"{cpu}, {os.cpu_count()} cores visible; {versions}; backend {args.backend}, "
+            f"{args.threads} threads; median of {args.steps} steps after {args.warmup} warm-up "
+            f"steps, in {args.rounds} interleaved rounds")
+
+
+def print_table(args):
+    models, batch_sizes = args.models.split(","), [int(b) for b in args.batch_sizes.split(",")]
+    print(describe_machine(args))
+    print(f"load average before: {os.getloadavg()[0]:.2f}\n")
+    columns = ["model", "batch", "ours ms/step (IQR)"]
+    if args.compare_torch:
+        columns += ["PyTorch ms/step (IQR)", "ours / PyTorch"]
+    columns += ["ours peak MB (step)"] + (["PyTorch peak MB (step)"] if args.compare_torch else [])
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|")
+    for batch_size in batch_sizes:
+        for model in models:
+            results = measure(model, batch_size, args)
+            cells = [model, str(batch_size)]
+            for name in ("ours", "torch") if args.compare_torch else ("ours",):
+                low, high = quartiles(results[name][0])
+                cells.append(f"{median(results[name][0]):.1f} ({low:.0f}–{high:.0f})")
+                if name == "torch":
+                    cells.append(f"{median(results['ours'][0]) / median(results['torch'][0]):.2f}")
+            for name in ("ours", "torch") if args.compare_torch else ("ours",):
+                memory = results[name][1]
+                cells.append(f"{memory['peak_kb'] / 1024:.0f} ({(memory['peak_kb'] - memory['baseline_kb']) / 1024:.0f})")
+            print("| " + " | ".join(cells) + " |", flush=True)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+# ============================================================================ per layer
+def profile_ours(model, batch_size, args):
+    """Forward and backward ms per step of every layer of our model, plus the rest."""
+    import numpy
+
+    import minigrad
+    from minigrad.tensor import Function
+    step, synchronize, nets = make_ours(model, batch_size, args.backend)
+
+    forward_ms, backward_ms, current, float64_ops = {}, {}, [None], set()
+    names = {}
+
+    def time_layer(module, name):
+        forward = module.forward
+
+        def timed_forward(*inputs):
+            current[0] = name
+            start = time.perf_counter()
+            y = forward(*inputs)
+            forward_ms[name] = forward_ms.get(name, 0) + 1e3 * (time.perf_counter() - start)
+            current[0] = None
+            return y
+        module.forward = timed_forward
+
+    for prefix, net in (("G", nets.generator), ("D", nets.discriminator)):
+        for name, module in net.named_modules():
+            if not module.children():
+                row = f"{prefix}.{name.removeprefix('net.')} {module!r}"
+                names[row] = len(names)
+                time_layer(module, row)
+
+    apply = Function.apply.__func__
+
+    def tagged_apply(cls, *inputs, **params):
+        out = apply(cls, *inputs, **params)
+        if out.dtype == numpy.float64:
+            float64_ops.add(cls.__name__)
+        if out._ctx is not None:
+            out._ctx[0].layer = current[0] or f"(outside layers) {cls.__name__}"
+        return out
+    Function.apply = classmethod(tagged_apply)
+
+    def time_backward(cls):
+        backward = cls.backward
+
+        def timed_backward(op, gy):
+            start = time.perf_counter()
+            gx = backward(op, gy)
+            backward_ms[op.layer] = backward_ms.get(op.layer, 0) + 1e3 * (time.perf_counter() - start)
+            return gx
+        cls.backward = timed_backward
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+    for cls in subclasses(Function):
+        if "backward" in cls.__dict__:
+            time_backward(cls)
+
+    for label, optimizer in (("Adam.step (G)", nets.g_optimizer), ("Adam.step (D)", nets.d_optimizer)):
+        def timed_step(optimizer_step=optimizer.step, label=label):
+            start = time.perf_counter()
+            optimizer_step()
+            forward_ms[label] = forward_ms.get(label, 0) + 1e3 * (time.perf_counter() - start)
+        optimizer.step = timed_step
+
+    timed_steps(step, synchronize, args.warmup)
+    forward_ms.clear(), backward_ms.clear()
+    total = sum(timed_steps(step, synchronize, args.steps))
+    minigrad_rows = {**{k: (v, backward_ms.get(k, 0)) for k, v in forward_ms.items()},
+                     **{k: (0, v) for k, v in backward_ms.items() if k not in forward_ms}}
+    return minigrad_rows, total, names, float64_ops
+
+
+def print_profile(args):
+    model, batch_size = args.per_layer, int(args.batch_sizes.split(",")[0])
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(args.threads)
+    sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
+    print(describe_machine(args))
+    print(f"\nOurs, {model}, batch {batch_size}: ms per step, summed over every call of the layer "
+          "(D runs three times per step). Forward includes the op's Python call; backward is "
+          "the op's backward only. Sorted by total.\n")
+    rows, total, names, float64_ops = profile_ours(model, batch_size, args)
+    steps = args.steps
+    print("| layer | forward ms | backward ms | total ms | share |")
+    print("|---|---:|---:|---:|---:|")
+    accounted = 0
+    for name, (fwd, bwd) in sorted(rows.items(), key=lambda item: -sum(item[1])):
+        accounted += fwd + bwd
+        print(f"| {name} | {fwd / steps:.2f} | {bwd / steps:.2f} | {(fwd + bwd) / steps:.2f} | "
+              f"{100 * (fwd + bwd) / total:.0f}% |")
+    rest = total - accounted
+    print(f"| the rest: engine (graph walk, gradient sums), losses' Python, .item() | | | "
+          f"{rest / steps:.2f} | {100 * rest / total:.0f}% |")
+    print(f"| **step** | | | **{total / steps:.1f}** | 100% |")
+    print(f"\nops that produced float64 arrays: {', '.join(sorted(float64_ops)) or 'none'}")
+
+    if args.compare_torch:
+        import torch
+        torch.set_num_threads(args.threads)
+        step, synchronize, _ = make_torch(model, batch_size, args.backend)
+        timed_steps(step, synchronize, args.warmup)
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            torch_total = sum(timed_steps(step, synchronize, args.steps))
+        print(f"\nPyTorch, {model}, batch {batch_size}: {torch_total / steps:.1f} ms per step "
+              "(under the profiler); the ops taking most time, per step:\n")
+        table = prof.key_averages(group_by_input_shape=True).table(
+            sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40,
+            max_shapes_column_width=60)
+        print(table)
+
+
+# ============================================================================ the reference
+def check_reference():
+    """Copy our parameters into PyTorch's models and compare outputs in eval mode."""
+    sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
+    import numpy as np
+    import torch
+
+    import minigrad
+    import torch_reference
+    from gan import models
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for kind in ("gan", "dcgan", "sgan"):
+        G, D = models.build_models(kind)
+        torch_G, torch_D, _ = torch_reference.MODELS[kind]()
+        for ours, theirs, x in ((G, torch_G, rng.standard_normal((8, 100), dtype=np.float32)),
+                                (D, torch_D, rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32))):
+            params, torch_params = ours.parameters(), list(theirs.parameters())
+            shapes, torch_shapes = [p.shape for p in params], [tuple(p.shape) for p in torch_params]
+            if shapes != torch_shapes:
+                raise SystemExit(f"{kind} {type(ours).__name__}: parameter shapes differ: "
+                                 f"ours {shapes}, PyTorch {torch_shapes}")
+            with torch.no_grad():
+                for p, torch_p in zip(params, torch_params):
+                    torch_p.copy_(torch.from_numpy(p.numpy()))
+            ours.eval(), theirs.eval()
+            with minigrad.no_grad():
+                y = ours(minigrad.tensor(x)).numpy()
+            with torch.no_grad():
+                torch_y = theirs(torch.from_numpy(x)).numpy()
+            difference = float(np.abs(y - torch_y).max())
+            worst = max(worst, difference)
+            print(f"{kind:6s} {type(ours).__name__:20s} output {y.shape}: max |ours − PyTorch| = {difference:.1e}")
+    if worst > 1e-4:
+        raise SystemExit("the PyTorch reference computes something else than our models")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        return worker(args)
+    if args.check_reference:
+        return check_reference()
+    if args.per_layer:
+        return print_profile(args)
+    return print_table(args)
+
+
+if __name__ == "__main__":
+    main()
