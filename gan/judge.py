@@ -1,7 +1,7 @@
 """The judge: a small LeNet-style classifier of MNIST digits whose eyes score the GANs.
 
     python -m gan.judge --data-dir ../shared/data/mnist          # train it once, cache it
-    python -m gan.judge --data-dir ... --out judge.npz --epochs 5
+    python -m gan.judge --data-dir ... --out judge.npz --epochs 8
 
 `gan.evaluate` feeds generated images to it: its softmax predictions give the Inception
 score and the class histogram, its penultimate layer (256 features) the Fréchet distance.
@@ -82,7 +82,7 @@ def accuracy(model, images, labels):
     return float((probs.argmax(axis=1) == labels).mean())
 
 
-def train_judge(dataset, epochs=3, batch_size=128, lr=1e-3, seed=0, limit=None, progress=True):
+def train_judge(dataset, epochs=5, batch_size=128, lr=1e-3, seed=0, limit=None, progress=True):
     """A LeNet trained on `dataset` (a gan.data.Dataset); returns (model, test accuracy)."""
     from tqdm import tqdm
     minigrad.manual_seed(seed)
@@ -92,7 +92,8 @@ def train_judge(dataset, epochs=3, batch_size=128, lr=1e-3, seed=0, limit=None, 
     sampler = data.BatchSampler(len(images), batch_size, seed)
     iterations = int(epochs * sampler.batches_per_epoch)
     with tqdm(range(iterations), desc="judge", disable=not progress, dynamic_ncols=True) as bar:
-        for _ in bar:
+        for i in bar:
+            optimizer.lr = lr * (1 - i / iterations)  # linear decay: the last epochs settle
             index = next(sampler)
             logits = model(minigrad.tensor(images[index]))
             loss = F.cross_entropy(logits, minigrad.tensor(labels[index], dtype=np.int64))
@@ -129,7 +130,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None, help="folder of the IDX files (default: $MINIGRAD_DATA, the cache)")
     parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
     parser.add_argument("--out", default=None, help="where to write the judge (default: the user cache)")
-    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--epochs", type=float, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
