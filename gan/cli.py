@@ -29,11 +29,18 @@ def positive_float(text):
     return value
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except None: those flags say in words what they default to."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser(kind, description, defaults):
     """The parser of a training command line; `defaults` sets iterations, batch_size, lr,
     beta1 and the logging intervals of this model."""
     parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "strict"),
                         help="numpy (CPU) or cupy (NVIDIA GPU); strict is the test suite's")
     length = parser.add_mutually_exclusive_group()
