@@ -92,39 +92,6 @@ def col2im_of_product(rows, W, image_shape, kernel, stride, out_hw):
     return image
 
 
-def conv_transpose_nhwc(x, W, kernel, stride, crops):
-    """The transposed convolution of x (N, K, H, W) with a conv matrix W (KH·KW·C × K),
-    cropped by `crops` = (top, bottom, left, right) (a negative one appends zero rows), as a
-    channels-last image (N, OH, OW, C). Two routes to the same sums:
-
-    - stride 1 and C ≥ 16: a convolution of x, zero-padded by KH-1-top (etc.), with the
-      kernel turned by 180° and its channel axes swapped (docs/layers.md): one im2col and
-      one GEMM with long rows, which beats scattering tap by tap;
-    - otherwise: col2im(x @ Wᵀ) (col2im_of_product), then the crop.
-    """
-    (kh, kw), (sh, sw) = kernel, stride
-    n, k, h, w = x.shape
-    c = W.shape[0] // (kh * kw)
-    top, bottom, left, right = crops
-    full_h, full_w = (h - 1) * sh + kh, (w - 1) * sw + kw
-    out_hw = (full_h - top - bottom, full_w - left - right)
-    if (sh, sw) == (1, 1) and c >= 16:
-        pads = (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right)
-        cols = im2col(to_padded_nhwc(x, pads), kernel, stride, out_hw)
-        return (cols @ rotated_weight_matrix(W, kernel)).reshape(n, *out_hw, c)
-    image_shape = (n, full_h + max(-bottom, 0), full_w + max(-right, 0), c)
-    image = col2im_of_product(rows_nhwc(x), W, image_shape, kernel, stride, (h, w))
-    return image[:, top:top + out_hw[0], left:left + out_hw[1], :]
-
-
-def rotated_weight_matrix(W, kernel):
-    """W (KH·KW·C × K) of a kernel w as the (KH·KW·K × C) matrix of w turned by 180° with
-    its channel axes swapped: Wr[(i, j, k), c] = W[(KH-1-i, KW-1-j, c), k]."""
-    kh, kw = kernel
-    c, k = W.shape[0] // (kh * kw), W.shape[1]
-    return W.reshape(kh, kw, c, k)[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kh * kw * k, c)
-
-
 def weight_matrix(w):
     """A conv weight (O, C, KH, KW) as the (KH·KW·C, O) matrix that multiplies im2col's columns."""
     o, c, kh, kw = w.shape
@@ -158,14 +125,11 @@ class Conv2D(Function):
         y  = cols @ W + b
         gW = colsᵀ @ gy          gb = Σ_rows gy
         gx = col2im(gy @ Wᵀ), cropped to x        (gy as its N·OH·OW × O matrix)
-    the last being the transposed convolution of gy (conv_transpose_nhwc: at stride 1 with
-    C ≥ 16, a convolution of gy with the turned kernel instead of col2im).
     Keeps for backward: cols (rather than x: backward then needs no second im2col) and W;
     cols are dropped when neither w nor b needs a gradient.
     Extra memory: cols, N·OH·OW × C·KH·KW floats, held until backward; the padded input
-    N·Hp·Wp·C in forward; in backward, for gx, either im2col(gy), N·H·W × O·KH·KW floats
-    (stride 1, C ≥ 16), or the padded gradient N·Hp·Wp·C and one tap's N·OH·OW × C block
-    of gy @ Wᵀ (all of it, the size of cols, when C < 16).
+    N·Hp·Wp·C in forward; in backward the padded gradient N·Hp·Wp·C and one tap's
+    N·OH·OW × C block of gy @ Wᵀ (all of it, the size of cols, when C < 16).
     """
 
     def forward(self, x, w, b=None):
@@ -187,13 +151,10 @@ class Conv2D(Function):
         gy_rows = rows_nhwc(gy)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            # rows/columns of x_pad beyond the last window get no gradient: crop less there
             top, bottom, left, right = self.pads
-            (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_hw
-            unused_h = self.image_shape[1] - ((oh - 1) * sh + kh)
-            unused_w = self.image_shape[2] - ((ow - 1) * sw + kw)
-            crops = (top, bottom - unused_h, left, right - unused_w)
-            gx = conv_transpose_nhwc(gy, self.W, self.kernel, self.stride, crops).transpose(0, 3, 1, 2)
+            g_image = col2im_of_product(gy_rows, self.W, self.image_shape, self.kernel, self.stride, self.out_hw)
+            g_image = g_image[:, top:self.image_shape[1] - bottom, left:self.image_shape[2] - right, :]
+            gx = g_image.transpose(0, 3, 1, 2)
         if self.needs_input_grad[1]:
             gw = weight_from_matrix(self.cols.T @ gy_rows, self.w_shape)
         if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
@@ -206,9 +167,7 @@ class ConvTranspose2D(Function):
     x (N, Cin, H, W), weight (Cin, Cout, KH, KW) as PyTorch, so w is the weight of a
     conv2d mapping Cout channels to Cin; W = w as (KH·KW·Cout × Cin) is that conv's matrix.
 
-        y  = crop(col2im(x @ Wᵀ)) + b            (x as its N·H·W × Cin matrix;
-                                                  conv_transpose_nhwc: at stride 1 with
-                                                  Cout ≥ 16, a convolution instead)
+        y  = crop(col2im(x @ Wᵀ)) + b            (x as its N·H·W × Cin matrix)
         gx = cols @ W,   gW = colsᵀ @ x,   gb = Σ gy,   with cols = im2col(uncrop(gy))
     i.e. the backward w.r.t. x is conv2d's forward of gy, the one w.r.t. w is conv2d's
     weight gradient with the roles of input and output swapped.
@@ -216,18 +175,26 @@ class ConvTranspose2D(Function):
     are cut from it (a negative bottom/right appends zero rows: PyTorch's output_padding).
     Keeps for backward: x as rows (only if w needs a gradient; a copy if x had NCHW memory)
     and W.
-    Extra memory in forward: at stride 1 with Cout ≥ 16, im2col of the padded x, N·OH·OW ×
-    Cin·KH·KW floats; otherwise the full output image N·Hf·Wf·Cout and one tap's N·H·W ×
-    Cout block of x @ Wᵀ (all of it, N·H·W × Cout·KH·KW floats, when Cout < 16). In backward
+    Extra memory: the full output image N·Hf·Wf·Cout and one tap's N·H·W × Cout block of
+    x @ Wᵀ in forward (all of it, N·H·W × Cout·KH·KW floats, when Cout < 16); in backward
     the padded gradient and cols = im2col(gy), N·H·W × Cout·KH·KW floats.
     """
 
     def forward(self, x, w, b=None):
-        self.kernel, self.in_hw, self.w_shape, self.W = w.shape[2:], x.shape[2:], w.shape, weight_matrix(w)
-        y = conv_transpose_nhwc(x, self.W, self.kernel, self.stride, self.crops)
+        n, _, h, width = x.shape
+        _, c_out, kh, kw = w.shape
+        top, bottom, left, right = self.crops
+        (sh, sw) = self.stride
+        full_hw = ((h - 1) * sh + kh, (width - 1) * sw + kw)
+        self.kernel, self.in_hw, self.w_shape, self.W = (kh, kw), (h, width), w.shape, weight_matrix(w)
+        x_rows = rows_nhwc(x)
+        # rows/cols beyond the full image that a negative crop asks for stay zero
+        image_shape = (n, full_hw[0] + max(-bottom, 0), full_hw[1] + max(-right, 0), c_out)
+        image = col2im_of_product(x_rows, self.W, image_shape, self.kernel, self.stride, self.in_hw)
+        y = image[:, top:full_hw[0] - bottom, left:full_hw[1] - right, :]
         if b is not None:
             y += b
-        self.x_rows = rows_nhwc(x) if self.needs_input_grad[1] else None
+        self.x_rows = x_rows if self.needs_input_grad[1] else None
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, gy):
