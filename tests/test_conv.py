@@ -252,9 +252,17 @@ def test_upsample_repeats_each_pixel(scale):
     np.testing.assert_array_equal(y.numpy(), np.repeat(np.repeat(x, scale, axis=2), scale, axis=3))
 
 
-def test_upsample_gradcheck():
+@pytest.mark.parametrize("scale", [1, 2, 3])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_upsample_gradcheck(scale, layout):
+    """Also with x and gy NCHW views of channels-last memory, as convolutions pass them."""
     x = np.random.default_rng(11).standard_normal((2, 2, 3, 4))
-    assert minigrad.gradcheck(lambda x: F.upsample_nearest2d(x, 2), [x])
+    if layout == "nchw":
+        assert minigrad.gradcheck(lambda x: F.upsample_nearest2d(x, scale), [x])
+    else:
+        x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        assert minigrad.gradcheck(
+            lambda x: F.upsample_nearest2d(x.transpose(0, 3, 1, 2), scale).transpose(0, 2, 3, 1), [x_nhwc])
 
 
 # ----------------------------------------------------------------- bad inputs

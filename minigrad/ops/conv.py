@@ -222,6 +222,12 @@ class UpSample2D(Function):
         return xp.broadcast_to(x[:, :, :, None, :, None], (n, c, h, s, w, s)).reshape(n, c, h * s, w * s)
 
     def backward(self, gy):
-        n, c, hs, ws = gy.shape
-        s = self.scale
-        return gy.reshape(n, c, hs // s, s, ws // s, s).sum(axis=(3, 5))
+        # s² strided adds, not gy.reshape(N, C, H, s, W, s).sum(axis=(3, 5)): NumPy reduces
+        # two short interleaved axes slowly (35 ms against 1.6 ms at (64, 128, 14, 14))
+        xp, s = get_array_module(gy), self.scale
+        gx = xp.copy(gy[:, :, ::s, ::s])  # order "K": keeps gy's memory layout
+        for i in range(s):
+            for j in range(s):
+                if i or j:
+                    gx += gy[:, :, i::s, j::s]
+        return gx
