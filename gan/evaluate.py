@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from . import checkpoint, data, metrics
+from . import checkpoint, cli, data, metrics
 from .judge import load_judge
 
 
@@ -60,10 +60,11 @@ def report(results, class_names):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Score generated images with the judge classifier.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("samples", help="a .npz with images (n, 28, 28) in [0, 1]")
     parser.add_argument("--judge", default=None, help="the judge's file (default: the user cache)")
-    parser.add_argument("--data-dir", default=None, help="folder of the IDX files")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder of the IDX files (default: $MINIGRAD_DATA, then the user cache)")
     parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
     parser.add_argument("--seed", type=int, default=0, help="picks the real baseline images")
     parser.add_argument("--limit", type=int, default=None, help="compare with the first N test images only")

@@ -23,7 +23,7 @@ import minigrad
 from minigrad import functional as F
 from minigrad import nn, optim
 
-from . import checkpoint, data
+from . import checkpoint, cli, data
 
 FORMAT = "minigrad-judge/1"
 
@@ -126,7 +126,7 @@ def load_judge(path=None, dataset="mnist"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the judge classifier that gan.evaluate uses.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--data-dir", default=None, help="folder of the IDX files (default: $MINIGRAD_DATA, the cache)")
     parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
     parser.add_argument("--out", default=None, help="where to write the judge (default: the user cache)")

@@ -13,7 +13,7 @@ import numpy as np
 
 import minigrad
 
-from . import checkpoint, models
+from . import checkpoint, cli, models
 from .trainers import generate
 
 
@@ -39,7 +39,7 @@ def draw(generator, latent_dim, n, seed=0, batch_size=500):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Draw images from a trained generator.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a training checkpoint (latest.npz)")
     parser.add_argument("--n", type=int, default=10_000, help="how many images")
     parser.add_argument("--out", default="samples.npz")
