@@ -33,3 +33,14 @@ def test_readme_shows_the_two_setup_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert re.search(r"^pip install -e \"\.\[test\]\"$", readme, re.M)
     assert re.search(r"^python -m pytest$", readme, re.M)
+
+
+LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)\s]*)?\)")  # [text](target) and ![alt](target)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_and_images_exist(path):
+    text = path.read_text(encoding="utf-8")
+    missing = [target for target in LINK.findall(text)
+               if "://" not in target and not (path.parent / target).exists()]
+    assert not missing, f"{path.name} links to files that do not exist: {missing}"

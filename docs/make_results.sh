@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
+#
+#   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
+#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan sgan
+#   BACKEND=cupy bash docs/make_results.sh     # on a GPU
+#
+# Every run is seeded; on the numpy backend a rerun gives the same numbers. Runs go to
+# $RUNS (default /tmp/minigrad-results), never into the repository; the final sample grids
+# (and the first 100 scored samples) are copied into docs/images/results_*.png, and each score is printed and written to
+# $RUNS/<run>/scores.json. The iteration counts are those of the runs in results.md (the
+# DCGAN run was stopped before its default 10,000); set *_ITERATIONS to change them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA_DIR=${DATA_DIR:-../shared/data/mnist}   # the folder of the four MNIST IDX files
+RUNS=${RUNS:-/tmp/minigrad-results}
+BACKEND=${BACKEND:-numpy}
+GAN_ITERATIONS=${GAN_ITERATIONS:-30000}
+DCGAN_ITERATIONS=${DCGAN_ITERATIONS:-4002}
+SGAN_ITERATIONS=${SGAN_ITERATIONS:-8000}
+# One BLAS thread a run: the runs in results.md each had one core of a 2-core machine.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+mkdir -p "$RUNS"
+
+train() {  # train MODEL NAME ARGS...: a fresh run of examples/MODEL.py into $RUNS/NAME
+    local model=$1 name=$2
+    shift 2
+    rm -rf "${RUNS:?}/$name"
+    local command=(python examples/"$model".py --backend "$BACKEND" --data-dir "$DATA_DIR"
+                   --out "$RUNS/$name" "$@")
+    echo "== ${command[*]}" >&2
+    "${command[@]}"
+}
+
+score() {  # score NAME: 10,000 samples of $RUNS/NAME/latest.npz, judged next to real images
+    local run=$RUNS/$1
+    python -m gan.sample --checkpoint "$run/latest.npz" --n 10000 --out "$run/samples.npz" --backend "$BACKEND"
+    python -m gan.evaluate "$run/samples.npz" --data-dir "$DATA_DIR" --json "$run/scores.json"
+    cp "$run/samples.png" "docs/images/results_$1.png"  # the first 100 of the scored samples
+}
+
+sgan_accuracy_plot() {  # the six runs' test accuracy in one picture, and their last values
+    python - "$RUNS" docs/images/results_sgan_accuracy.png <<'EOF'
+import sys
+from pathlib import Path
+
+from gan import plots
+from gan.trainers import read_metrics
+
+runs, image = Path(sys.argv[1]), sys.argv[2]
+rows = []
+for seed in (0, 1, 2):
+    for run, label in ((f"sgan{seed}", f"SGAN, labels {seed}"),
+                       (f"sgan{seed}-supervised-only", f"supervised only, labels {seed}")):
+        measured = [row for row in read_metrics(runs / run / "metrics.jsonl") if "test_acc" in row]
+        rows += [{"iteration": row["iteration"], label: row["test_acc"]} for row in measured]
+        print(f"{run}: test accuracy {measured[-1]['test_acc']:.4f} at iteration {measured[-1]['iteration']}")
+labels = [key for key in dict.fromkeys(key for row in rows for key in row) if key != "iteration"]
+plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy",
+                         title="SGAN and the same discriminator on the labels alone, 3 labelled sets",
+                         ylim=(0.7, 1.0))
+EOF
+}
+
+for part in ${@:-judge gan dcgan sgan}; do
+    case $part in
+        judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
+        gan) train gan gan --seed 0 --iterations "$GAN_ITERATIONS" && score gan ;;
+        dcgan) train dcgan dcgan --seed 0 --iterations "$DCGAN_ITERATIONS" && score dcgan ;;
+        sgan)
+            for seed in 0 1 2; do  # three labelled sets of 100 images, the same for both runs
+                train sgan "sgan$seed" --seed "$seed" --iterations "$SGAN_ITERATIONS"
+                train sgan "sgan$seed-supervised-only" --seed "$seed" --iterations "$SGAN_ITERATIONS" --supervised-only
+            done
+            cp "$RUNS/sgan0/samples_final.png" docs/images/results_sgan.png
+            sgan_accuracy_plot ;;
+        *) echo "unknown part $part: choose from judge gan dcgan sgan" >&2; exit 2 ;;
+    esac
+done
