@@ -87,9 +87,9 @@ def make_mlp(device="cpu", lr=2e-4, beta1=0.5):
         nn.Unflatten(1, (1, 28, 28))).to(device)         # (N, 1, 28, 28)
     D = nn.Sequential(                                   # x: (N, 1, 28, 28)
         nn.Flatten(),                                    # (N, 784)
-        nn.Linear(784, 1024), nn.LeakyReLU(0.2),         # (N, 1024)
-        nn.Linear(1024, 512), nn.LeakyReLU(0.2),         # (N, 512)
-        nn.Linear(512, 256), nn.LeakyReLU(0.2),          # (N, 256)
+        nn.Linear(784, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),   # (N, 1024)
+        nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),   # (N, 512)
+        nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),    # (N, 256)
         nn.Linear(256, 1)).to(device)                    # (N, 1)
     return G, D, _gan_step(G, D, _adam(G, lr, beta1), _adam(D, lr, beta1), device)
 

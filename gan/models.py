@@ -40,16 +40,21 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
+    # Dropout(0.3) after each hidden layer, as in the PyTorch tutorials: without it D
+    # outpaces G, and G collapses onto a few digits (docs/results.md).
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(            # x: (N, 1, 28, 28)
             nn.Flatten(),                    # (N, 784)
             nn.Dense(28 * 28, 1024),         # (N, 1024)
             nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
             nn.Dense(1024, 512),             # (N, 512)
             nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
             nn.Dense(512, 256),              # (N, 256)
             nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
             nn.Dense(256, 1),                # (N, 1) logit of "real"
         )
 
