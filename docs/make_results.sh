@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-../shared/data/mnist}   # the folder of the four MNIST IDX files
 RUNS=${RUNS:-/tmp/minigrad-results}
 BACKEND=${BACKEND:-numpy}
-GAN_ITERATIONS=${GAN_ITERATIONS:-30000}
+GAN_ITERATIONS=${GAN_ITERATIONS:-90000}
 DCGAN_ITERATIONS=${DCGAN_ITERATIONS:-4002}
 SGAN_ITERATIONS=${SGAN_ITERATIONS:-8000}
 # One BLAS thread a run: the runs in results.md each had one core of a 2-core machine.
