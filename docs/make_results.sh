@@ -5,11 +5,13 @@
 #   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan sgan
 #   BACKEND=cupy bash docs/make_results.sh     # on a GPU
 #
-# Every run is seeded; on the numpy backend a rerun gives the same numbers. Runs go to
-# $RUNS (default /tmp/minigrad-results), never into the repository; the final sample grids
-# (and the first 100 scored samples) are copied into docs/images/results_*.png, and each score is printed and written to
-# $RUNS/<run>/scores.json. The iteration counts are those of the runs in results.md (the
-# DCGAN run was stopped before its default 10,000); set *_ITERATIONS to change them.
+# Every run is seeded; on the numpy backend a rerun with the same BLAS threads on the same
+# machine gives the same numbers. Runs go to $RUNS (default /tmp/minigrad-results), never
+# into the repository; the pictures (the first 100 scored samples of the vanilla GAN and
+# DCGAN, the SGAN's final grid and accuracy curves) go to docs/images/results_*.png, and
+# each score is printed and written to
+# $RUNS/<run>/scores.json. The iteration counts are those of the runs in results.md (each
+# model's default); set *_ITERATIONS to change them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +19,9 @@ DATA_DIR=${DATA_DIR:-../shared/data/mnist}   # the folder of the four MNIST IDX 
 RUNS=${RUNS:-/tmp/minigrad-results}
 BACKEND=${BACKEND:-numpy}
 GAN_ITERATIONS=${GAN_ITERATIONS:-90000}
-DCGAN_ITERATIONS=${DCGAN_ITERATIONS:-4002}
+DCGAN_ITERATIONS=${DCGAN_ITERATIONS:-10000}
 SGAN_ITERATIONS=${SGAN_ITERATIONS:-8000}
-# One BLAS thread a run: the runs in results.md each had one core of a 2-core machine.
+# One BLAS thread a run, as most runs in results.md had (the DCGAN's had two).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
