@@ -33,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--n", type=int, default=10_000, help="samples to write")
     parser.add_argument("--out", required=True, help=".npz of images (n, 28, 28) in [0, 1]")
+    parser.add_argument("--sample-every", type=int, default=None,
+                        help="also write OUT's name + _NNNNNN.npz every this many iterations")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -51,14 +53,21 @@ def main(argv=None):
         if (it + 1) % 500 == 0:
             losses = " ".join(f"{k} {v:.3f}" for k, v in numbers.items())
             print(f"{it + 1}: {time.perf_counter() - started:.0f} s {losses}", flush=True)
-
-    G.eval()
-    z = torch.from_numpy(np.random.default_rng(0).standard_normal((args.n, LATENT),
-                                                                  dtype=np.float32))
-    with torch.no_grad():
-        samples = torch.cat([G(z[i:i + 500]) for i in range(0, args.n, 500)])
-    np.savez(args.out, images=(0.5 * samples.reshape(-1, 28, 28) + 0.5).clamp(0, 1).numpy())
+        if args.sample_every and (it + 1) % args.sample_every == 0 and it + 1 < args.iterations:
+            out = pathlib.Path(args.out)
+            write_samples(G, args.n, out.with_name(f"{out.stem}_{it + 1:06d}.npz"))
+    write_samples(G, args.n, args.out)
     print(f"{args.n} samples after {args.iterations} iterations -> {args.out}")
+
+
+def write_samples(G, n, path):
+    """n images of G in eval mode, (n, 28, 28) in [0, 1], from the same noise every time."""
+    G.eval()
+    z = torch.from_numpy(np.random.default_rng(0).standard_normal((n, LATENT), dtype=np.float32))
+    with torch.no_grad():
+        samples = torch.cat([G(z[i:i + 500]) for i in range(0, n, 500)])
+    G.train()
+    np.savez(path, images=(0.5 * samples.reshape(-1, 28, 28) + 0.5).clamp(0, 1).numpy())
 
 
 if __name__ == "__main__":
