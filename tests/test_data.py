@@ -12,7 +12,7 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 
-from gan import data
+from gan import batches, data
 from gan.data import DataError
 
 FILES = data.DATASETS["mnist"].files  # role -> file name
@@ -323,7 +323,7 @@ def test_real_mnist_shapes_dtypes_and_label_counts():
     assert np.bincount(dataset.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892,
                                                          958, 1028, 974, 1009]
     assert dataset.train_images.max() == 255 and dataset.train_images.min() == 0
-    subset = data.labeled_subset(dataset.train_labels, 100, seed=0)
+    subset = batches.labeled_subset(dataset.train_labels, 100, seed=0)
     assert np.bincount(dataset.train_labels[subset], minlength=10).tolist() == [10] * 10
 
 
@@ -349,7 +349,7 @@ def take(sampler, k):
 
 
 def test_sampler_is_reproducible_by_seed_and_epochs_are_permutations():
-    a, b, c = (data.BatchSampler(100, 32, seed=s) for s in (3, 3, 4))
+    a, b, c = (batches.BatchSampler(100, 32, seed=s) for s in (3, 3, 4))
     batches_a = take(a, 9)
     assert all(np.array_equal(x, y) for x, y in zip(batches_a, take(b, 9)))
     assert not np.array_equal(batches_a[0], next(c))
@@ -360,52 +360,40 @@ def test_sampler_is_reproducible_by_seed_and_epochs_are_permutations():
 
 
 def test_sampler_state_round_trip_continues_exactly():
-    sampler = data.BatchSampler(50, 8, seed=11)
+    sampler = batches.BatchSampler(50, 8, seed=11)
     take(sampler, 7)  # into the second epoch (6 full batches per epoch)
     state = json.loads(json.dumps(sampler.state()))
     expected = take(sampler, 10)
-    resumed = data.BatchSampler(50, 8, seed=0)  # the seed comes from the state
+    resumed = batches.BatchSampler(50, 8, seed=0)  # the seed comes from the state
     resumed.set_state(state)
     assert all(np.array_equal(x, y) for x, y in zip(expected, take(resumed, 10)))
     with pytest.raises(ValueError, match="batch_size"):
-        data.BatchSampler(50, 16).set_state(state)
+        batches.BatchSampler(50, 16).set_state(state)
 
 
 def test_sampler_without_drop_last_yields_the_tail():
-    sampler = data.BatchSampler(10, 4, seed=0, drop_last=False)
+    sampler = batches.BatchSampler(10, 4, seed=0, drop_last=False)
     sizes = [len(b) for b in take(sampler, 6)]
     assert sizes == [4, 4, 2, 4, 4, 2]
-    assert sorted(np.concatenate(take(data.BatchSampler(10, 4, 0, drop_last=False), 3))) == list(range(10))
+    assert sorted(np.concatenate(take(batches.BatchSampler(10, 4, 0, drop_last=False), 3))) == list(range(10))
     with pytest.raises(ValueError, match="no full batch"):
-        data.BatchSampler(3, 4)
+        batches.BatchSampler(3, 4)
 
-
-def test_batches_one_pass_in_order_or_shuffled():
-    images, labels = np.arange(10) * 10, np.arange(10)
-    in_order = list(data.batches(images, 4))
-    assert [b.tolist() for b in in_order] == [[0, 10, 20, 30], [40, 50, 60, 70]]
-    pairs = list(data.batches(images, 4, rng=np.random.default_rng(0), labels=labels, drop_last=False))
-    assert [len(x) for x, _ in pairs] == [4, 4, 2]
-    assert all(np.array_equal(x, y * 10) for x, y in pairs)
-    assert sorted(np.concatenate([y for _, y in pairs])) == list(range(10))
-
-
-# ---------------------------------------------------------------- the labelled subset
 
 def test_labeled_subset_is_balanced_and_chosen_by_seed():
     labels = np.random.default_rng(0).integers(0, 10, 2000)
-    subset = data.labeled_subset(labels, 100, seed=0)
+    subset = batches.labeled_subset(labels, 100, seed=0)
     assert len(subset) == 100 and len(np.unique(subset)) == 100
     assert np.bincount(labels[subset], minlength=10).tolist() == [10] * 10
-    np.testing.assert_array_equal(subset, data.labeled_subset(labels, 100, seed=0))
-    assert not np.array_equal(subset, data.labeled_subset(labels, 100, seed=1))
+    np.testing.assert_array_equal(subset, batches.labeled_subset(labels, 100, seed=0))
+    assert not np.array_equal(subset, batches.labeled_subset(labels, 100, seed=1))
 
 
 def test_labeled_subset_unbalanced_takes_the_first_and_the_rest_is_unlabelled():
     labels = np.arange(500) % 10
-    np.testing.assert_array_equal(data.labeled_subset(labels, 37, balanced=False), np.arange(37))
-    subset = data.labeled_subset(labels, 50, seed=2)
-    rest = data.unlabeled_indices(len(labels), subset)
+    np.testing.assert_array_equal(batches.labeled_subset(labels, 37, balanced=False), np.arange(37))
+    subset = batches.labeled_subset(labels, 50, seed=2)
+    rest = batches.unlabeled_indices(len(labels), subset)
     assert len(rest) == 450 and not set(rest) & set(subset)
     assert sorted(np.concatenate([rest, subset]).tolist()) == list(range(500))
 
@@ -413,8 +401,8 @@ def test_labeled_subset_unbalanced_takes_the_first_and_the_rest_is_unlabelled():
 def test_labeled_subset_refuses_impossible_requests():
     labels = np.arange(200) % 10
     with pytest.raises(ValueError, match="divisible by 10"):
-        data.labeled_subset(labels, 105)
+        batches.labeled_subset(labels, 105)
     with pytest.raises(ValueError, match="1..200"):
-        data.labeled_subset(labels, 300)
+        batches.labeled_subset(labels, 300)
     with pytest.raises(ValueError, match="fewer than"):
-        data.labeled_subset(np.zeros(100, dtype=int), 20)
+        batches.labeled_subset(np.zeros(100, dtype=int), 20)

@@ -6,6 +6,8 @@ they were assigned (Python keeps attribute order), so `parameters()` has a stabl
 Buffers (BatchNorm's running statistics) are raw arrays registered with
 `register_buffer`: saved in state_dict, moved by `to()`, never seen by an optimizer.
 """
+import contextlib
+
 import numpy
 
 from .. import backend
@@ -93,6 +95,17 @@ class Module:
     def eval(self):
         """Evaluation mode: running statistics in BatchNorm, Dropout off."""
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """`with model.evaluating():` eval mode for the block, then every module's own mode back."""
+        modes = [(module, module.training) for module in self.modules()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for module, mode in modes:
+                module.training = mode
 
     def zero_grad(self):
         for p in self.parameters():
