@@ -252,6 +252,34 @@ def test_numpy_operand_on_the_left_calls_the_tensor_operator():
     np.testing.assert_array_equal(y.numpy(), [3.0, 6.0])
 
 
+REDUCTIONS_WITH_AXIS = {"sum": F.sum, "mean": F.mean, "max": F.max, "logsumexp": F.logsumexp,
+                        "softmax": F.softmax, "log_softmax": F.log_softmax}
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS_WITH_AXIS))
+@pytest.mark.parametrize("axis", [2, -3, 7, (0, 2)])
+def test_reductions_refuse_an_axis_the_tensor_does_not_have(name, axis):
+    x = minigrad.tensor(normal(2, 3))
+    with pytest.raises(ValueError, match=rf"{name}: axis .* out of range for a tensor of 2 "
+                                         r"dimensions \(shape \(2, 3\)\)") as error:
+        REDUCTIONS_WITH_AXIS[name](x, axis=axis)
+    assert isinstance(error.value, IndexError)  # as NumPy's AxisError: catchable as either
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS_WITH_AXIS))
+def test_reductions_refuse_an_axis_named_twice(name):
+    x = minigrad.tensor(normal(2, 3))
+    with pytest.raises(ValueError, match=rf"{name}: axis \(1, -1\) names an axis twice"):
+        REDUCTIONS_WITH_AXIS[name](x, axis=(1, -1))
+
+
+def test_reductions_take_every_axis_in_range():
+    x = normal(2, 3, 4)
+    for axis in (-3, -1, 0, 2, (0, -1)):
+        np.testing.assert_allclose(F.sum(minigrad.tensor(x, dtype=minigrad.float64), axis=axis).numpy(),
+                                   x.sum(axis=axis))
+
+
 # ----------------------------------------------------------------------------- stability
 LOGITS = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
 STABLE = [
