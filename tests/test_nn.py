@@ -254,6 +254,37 @@ def test_conv_errors_name_the_layer_and_the_channels():
         nn.UpSampling2D()(minigrad.tensor(np.zeros((2, 8))))
 
 
+BAD_SIZES = [  # (make the layer, the message it must give)
+    (lambda: nn.Dense(0, 5), r"Dense: in_features must be a positive int, got 0"),
+    (lambda: nn.Dense(3, -2), r"Dense: out_features must be a positive int, got -2"),
+    (lambda: nn.Dense(3.0, 2), r"Dense: in_features must be a positive int, got 3.0"),
+    (lambda: nn.Conv2D(0, 8, 3), r"Conv2D: in_channels must be a positive int, got 0"),
+    (lambda: nn.Conv2D(1, 0, 3), r"Conv2D: out_channels must be a positive int, got 0"),
+    (lambda: nn.Conv2D(1, 8, 0), r"Conv2D: kernel_size must be a positive int or a pair of them, got 0"),
+    (lambda: nn.Conv2D(1, 8, (3, 0)), r"Conv2D: kernel_size .* got \(3, 0\)"),
+    (lambda: nn.Conv2D(1, 8, (3, 3, 3)), r"Conv2D: kernel_size .* got \(3, 3, 3\)"),
+    (lambda: nn.Conv2D(1, 8, 3, stride=0), r"Conv2D: stride must be a positive int or a pair of them, got 0"),
+    (lambda: nn.ConvTranspose2D(-1, 8, 4), r"ConvTranspose2D: in_channels must be a positive int, got -1"),
+    (lambda: nn.ConvTranspose2D(1, 0, 4), r"ConvTranspose2D: out_channels .* got 0"),
+    (lambda: nn.ConvTranspose2D(1, 8, -4), r"ConvTranspose2D: kernel_size .* got -4"),
+    (lambda: nn.ConvTranspose2D(1, 8, 4, stride=(2, 0)), r"ConvTranspose2D: stride .* got \(2, 0\)"),
+    (lambda: nn.BatchNorm(0), r"BatchNorm: num_features must be a positive int, got 0"),
+    (lambda: nn.UpSampling2D(0), r"UpSampling2D: scale must be a positive int, got 0"),
+    (lambda: nn.UpSampling2D(1.5), r"UpSampling2D: scale must be a positive int, got 1.5"),
+    (lambda: nn.Reshape((0, 7)), r"Reshape: shape must be positive ints.*got \(0, 7\)"),
+    (lambda: nn.Reshape((-1, -1)), r"Reshape: shape .* got \(-1, -1\)"),
+    (lambda: nn.Reshape((7, -2)), r"Reshape: shape .* got \(7, -2\)"),
+    (lambda: nn.Reshape("7x7"), r"Reshape: shape .* got '7x7'"),
+    (lambda: nn.Dropout(-0.1), r"Dropout: p must be in \[0, 1\], got -0.1"),
+]
+
+
+@pytest.mark.parametrize("make_layer, message", BAD_SIZES)
+def test_layers_refuse_sizes_that_are_not_positive(make_layer, message):
+    with pytest.raises(ValueError, match=message):
+        make_layer()
+
+
 # ----------------------------------------------------------------------------- initializers
 def test_default_init_is_pytorch_kaiming_uniform():
     for layer, fan_in in [(nn.Dense(400, 300), 400), (nn.Conv2D(16, 300, 5), 16 * 25),

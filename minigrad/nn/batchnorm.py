@@ -4,7 +4,7 @@ import numpy
 
 from .. import functional as F
 from .. import backend
-from .layers import new_parameter, shape_error
+from .layers import check_sizes, new_parameter, shape_error
 from .module import Module
 from . import init
 
@@ -20,6 +20,7 @@ class BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
+        check_sizes(self, num_features=num_features)
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         self.gamma = init.constant_(new_parameter((num_features,)), 1.0) if affine else None
         self.beta = new_parameter((num_features,)) if affine else None
