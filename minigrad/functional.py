@@ -3,9 +3,10 @@
 Arguments may be Tensors or numbers (a number becomes a constant of the tensor's dtype).
 """
 from .backend import backend_module, backend_of
-from .ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
+from .ops.arithmetic import Add, Div, Mul, Neg, Pow, Sub, matmul
 from .ops.elementwise import (Clip, Exp, LeakyReLU, Log, ReLU, Sigmoid, Softplus, Sqrt,
                               Tanh, Where)
+from .ops.linear import linear
 from .ops.reduction import LogSoftmax, LogSumExp, Max, Mean, Softmax, Sum
 from .ops.shape import BroadcastTo, Concatenate, GetItem, Reshape, Transpose
 from .tensor import Tensor
@@ -41,17 +42,6 @@ def where(condition, a, b):
     """a where `condition` (a boolean array or tensor) holds, else b."""
     like = a if isinstance(a, Tensor) else b
     return Where.apply(a, b, condition=_index_array(condition, like))
-
-
-def matmul(a, b):
-    """a @ b as in NumPy: 1-D operands are treated as a row (a) or column (b) vector,
-    and the axis added for them is dropped from the result (1-D @ 1-D is a scalar)."""
-    if a.ndim == 1:
-        y = matmul(reshape(a, (1, -1)), b)  # (..., 1, n), or (1,) when b is 1-D too
-        return reshape(y, y.shape[:-2] + y.shape[-1:] if b.ndim > 1 else ())
-    if b.ndim == 1:
-        return reshape(matmul(a, reshape(b, (-1, 1))), a.shape[:-1])
-    return MatMul.apply(a, b)
 
 
 def sum(x, axis=None, keepdims=False): return Sum.apply(x, axis=axis, keepdims=keepdims)
@@ -93,15 +83,9 @@ def _index_array(a, like):
 
 # ----------------------------------------------------------------------------- layers and losses
 from .ops.dropout import Dropout  # noqa: E402
-from .ops.linear import Linear  # noqa: E402
 from .ops.loss import (BinaryCrossEntropy, BinaryCrossEntropyWithLogits,  # noqa: E402
                        CrossEntropy, check_reduction)
 from .ops.normalization import BatchNorm  # noqa: E402
-
-
-def linear(x, weight, bias=None):
-    """y = x @ weightᵀ + bias for x (..., in), weight (out, in), bias (out,) or None."""
-    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):

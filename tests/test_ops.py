@@ -4,6 +4,8 @@ reference) and backward against float64 central differences (minigrad.gradcheck)
 Inputs stay away from kinks (relu/leaky_relu at 0, clip at its bounds, ties of max) so
 that x ± eps never crosses one, and log/sqrt/pow/div get positive inputs.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -250,6 +252,32 @@ def test_numpy_operand_on_the_left_calls_the_tensor_operator():
     y = np.float64(3.0) * x  # Tensor.__rmul__, not an object array
     assert isinstance(y, minigrad.Tensor) and y.requires_grad and y.dtype == minigrad.float32
     np.testing.assert_array_equal(y.numpy(), [3.0, 6.0])
+
+
+@pytest.mark.parametrize("a_shape, b_shape, detail", [
+    ((2, 3), (4, 5), "a has 3 columns but b has 4 rows"),
+    ((3,), (4, 5), "a has 3 columns but b has 4 rows"),
+    ((2, 3), (4,), "a has 3 columns but b has 4 rows"),
+    ((2, 3, 4), (5, 4, 2), r"batch axes \(2,\) and \(5,\) do not broadcast"),
+    ((), (4, 5), "an operand is a scalar"),
+])
+def test_matmul_errors_name_both_shapes(a_shape, b_shape, detail):
+    a, b = minigrad.tensor(np.ones(a_shape)), minigrad.tensor(np.ones(b_shape))
+    shapes = rf"matmul: shapes {re.escape(str(a_shape))} and {re.escape(str(b_shape))}"
+    for multiply in (F.matmul, lambda a, b: a @ b):
+        with pytest.raises(ValueError, match=shapes + ".*" + detail):
+            multiply(a, b)
+
+
+def test_linear_errors_name_x_and_the_weight():
+    x, weight = minigrad.tensor(np.ones((2, 3))), minigrad.tensor(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"linear: shapes \(2, 3\) and \(4, 5\): x has 3 "
+                                         r"features .* takes 5"):
+        F.linear(x, weight)
+    with pytest.raises(ValueError, match=r"linear: expected weight of shape \(out, in\), got shape \(5,\)"):
+        F.linear(x, minigrad.tensor(np.ones(5)))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(3,\) .* expected \(4,\)"):
+        F.linear(x, minigrad.tensor(np.ones((4, 3))), minigrad.tensor(np.ones(3)))
 
 
 REDUCTIONS_WITH_AXIS = {"sum": F.sum, "mean": F.mean, "max": F.max, "logsumexp": F.logsumexp,
