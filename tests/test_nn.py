@@ -173,6 +173,37 @@ def test_batchnorm_keeps_running_stats_out_of_the_parameters():
     assert nn.BatchNorm(4, affine=False).parameters() == []
 
 
+def test_batchnorm_running_stats_take_the_parameters_dtype(monkeypatch):
+    assert nn.BatchNorm(3).running_mean.dtype == nn.BatchNorm(3).gamma.dtype == np.float32
+    float64_parameter = lambda shape: minigrad.tensor(np.zeros(shape), dtype=minigrad.float64,
+                                                      requires_grad=True)
+    monkeypatch.setattr(minigrad.nn.batchnorm, "new_parameter", float64_parameter)
+    layer = nn.BatchNorm(3)
+    assert layer.gamma.dtype == layer.running_mean.dtype == layer.running_var.dtype == np.float64
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_a_float64_batchnorm_stays_float64_in_training_and_eval(affine):
+    layer = nn.BatchNorm(3, momentum=0.3, affine=affine).to(dtype=minigrad.float64)
+    assert all(a.dtype == np.float64 for _, a in layer.named_buffers())
+    # values a float32 round trip would change: the comparisons below are to 1e-13
+    xs = [random((5, 3, 2, 2), seed=s) * 1e-3 + 1 / 3 for s in range(3)]
+    mean, var = np.zeros(3), np.ones(3)
+    for x in xs:
+        y = layer(minigrad.tensor(x, dtype=minigrad.float64))
+        assert y.dtype == np.float64
+        mean = 0.7 * mean + 0.3 * x.mean(axis=(0, 2, 3))
+        var = 0.7 * var + 0.3 * x.var(axis=(0, 2, 3), ddof=1)
+    for running, expected in ((layer.running_mean, mean), (layer.running_var, var)):
+        assert running.dtype == np.float64
+        np.testing.assert_allclose(minigrad.backend.to_numpy(running), expected, rtol=1e-13)
+    y = layer.eval()(minigrad.tensor(xs[0], dtype=minigrad.float64))
+    assert y.dtype == np.float64
+    c = (1, -1, 1, 1)
+    np.testing.assert_allclose(y.numpy(), (xs[0] - mean.reshape(c)) / np.sqrt(var.reshape(c) + 1e-5),
+                               rtol=1e-10, atol=1e-12)
+
+
 def test_batchnorm_errors_name_the_layer_and_shapes():
     layer = nn.BatchNorm(16)
     with pytest.raises(ValueError, match=r"BatchNorm\(16.*\(N, 16\) or \(N, 16, H, W\), got \(2, 8, 4, 4\)"):
