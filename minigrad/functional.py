@@ -2,7 +2,7 @@
 
 Arguments may be Tensors or numbers (a number becomes a constant of the tensor's dtype).
 """
-from .backend import backend_module, backend_of
+from .backend import as_array_like
 from .ops.arithmetic import Add, Div, Mul, Neg, Pow, Sub, matmul
 from .ops.elementwise import (Clip, Exp, LeakyReLU, Log, ReLU, Sigmoid, Softplus, Sqrt,
                               Tanh, Where)
@@ -41,7 +41,7 @@ def clip(x, low, high): return Clip.apply(x, low=low, high=high)
 def where(condition, a, b):
     """a where `condition` (a boolean array or tensor) holds, else b."""
     like = a if isinstance(a, Tensor) else b
-    return Where.apply(a, b, condition=_index_array(condition, like))
+    return Where.apply(a, b, condition=as_array_like(condition, like.data))
 
 
 def sum(x, axis=None, keepdims=False): return Sum.apply(x, axis=axis, keepdims=keepdims)
@@ -68,17 +68,9 @@ def concatenate(tensors, axis=0):
 def getitem(x, index):
     """x[index]: slices, integers, None, Ellipsis, integer or boolean arrays."""
     items = index if isinstance(index, tuple) else (index,)
-    items = tuple(_index_array(i, x) if hasattr(i, "shape") or isinstance(i, list) else i
+    items = tuple(as_array_like(i, x.data) if hasattr(i, "shape") or isinstance(i, list) else i
                   for i in items)
     return GetItem.apply(x, index=items if isinstance(index, tuple) else items[0])
-
-
-def _index_array(a, like):
-    """An index or mask as an array on `like`'s backend."""
-    if isinstance(a, Tensor):
-        a = a.data
-    xp = backend_module(backend_of(like.data))
-    return xp.asarray(a) if not hasattr(a, "shape") or backend_of(a) != backend_of(like.data) else a
 
 
 # ----------------------------------------------------------------------------- layers and losses

@@ -12,7 +12,7 @@ import numpy
 
 from .. import backend
 from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..tensor import Function
 from .elementwise import stable_sigmoid
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -22,10 +22,7 @@ def as_targets(targets, like, loss_name):
     """`targets` as a number, or an array on like's backend, of like's dtype and shape."""
     if isinstance(targets, (int, float, numpy.generic)):
         return float(targets)
-    xp = get_array_module(like)
-    data = targets.data if isinstance(targets, Tensor) else targets
-    if not hasattr(data, "shape") or backend.backend_of(data) != backend.backend_of(like):
-        data = xp.asarray(backend.to_numpy(data) if hasattr(data, "shape") else data)
+    data = backend.as_array_like(targets, like)
     if data.shape != like.shape:
         raise ValueError(f"{loss_name}: targets of shape {tuple(data.shape)} for predictions "
                          f"of shape {tuple(like.shape)}; they must match (reshape the targets)")
@@ -35,10 +32,7 @@ def as_targets(targets, like, loss_name):
 def as_class_targets(targets, logits):
     """(labels, None) for class indices (N,), or (None, t) for one-hot/soft targets (N, C)."""
     n, classes = logits.shape
-    data = targets.data if isinstance(targets, Tensor) else targets
-    if not hasattr(data, "shape") or backend.backend_of(data) != backend.backend_of(logits):
-        data = get_array_module(logits).asarray(
-            backend.to_numpy(data) if hasattr(data, "shape") else data)
+    data = backend.as_array_like(targets, logits)
     if data.shape == logits.shape:
         return None, data.astype(logits.dtype, copy=False)
     if data.shape != (n,):
