@@ -4,6 +4,9 @@ reference) and backward against float64 central differences (minigrad.gradcheck)
 Inputs stay away from kinks (relu/leaky_relu at 0, clip at its bounds, ties of max) so
 that x ± eps never crosses one, and log/sqrt/pow/div get positive inputs.
 """
+import ast
+import inspect
+import pathlib
 import re
 
 import numpy as np
@@ -342,3 +345,34 @@ def test_softplus_and_sigmoid_gradients_at_the_extremes():
     x.zero_grad()
     F.sigmoid(x).sum().backward()
     np.testing.assert_array_equal(host(x.grad), [0.0, 0.0])
+
+
+# ----------------------------------------------------------------------------- functional's layout
+def test_functional_is_a_flat_table_with_every_import_at_the_top():
+    """Checks, padding and route choices live beside their ops in minigrad/ops/."""
+    source = pathlib.Path(F.__file__).read_text()
+    body = ast.parse(source).body[1:]  # after the docstring
+    first_def = next(i for i, node in enumerate(body) if isinstance(node, ast.FunctionDef))
+    assert all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body[:first_def])
+    for node in body[first_def:]:
+        assert isinstance(node, ast.FunctionDef), ast.dump(node)[:80]
+        assert len(node.body) == 1 and isinstance(node.body[0], ast.Return), node.name
+    assert "builtins" not in source and "noqa" not in source
+
+
+@pytest.mark.parametrize("name, signature", [
+    ("matmul", "(a, b)"), ("pow", "(x, exponent)"), ("where", "(condition, a, b)"),
+    ("getitem", "(x, index)"), ("linear", "(x, weight, bias=None)"),
+    ("conv2d", "(x, weight, bias=None, stride=1, padding=0)"),
+    ("conv_transpose2d", "(x, weight, bias=None, stride=1, padding=0, output_padding=0)"),
+    ("upsample_nearest2d", "(x, scale=2)"),
+    ("batch_norm", "(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-05)"),
+    ("dropout", "(x, p, training=True)"),
+    ("binary_cross_entropy", "(probs, targets, reduction='mean')"),
+    ("binary_cross_entropy_with_logits", "(logits, targets, reduction='mean')"),
+    ("cross_entropy", "(logits, labels, reduction='mean')"),
+])
+def test_functions_defined_beside_their_ops_keep_their_signature_and_docstring(name, signature):
+    function = getattr(F, name)
+    assert str(inspect.signature(function)) == signature
+    assert function.__doc__ and function.__module__.startswith("minigrad.ops.")

@@ -6,7 +6,7 @@ backward (`unbroadcast`): each input element fed every output it was copied to.
 import numpy
 
 from ..backend import get_array_module
-from ..tensor import Function
+from ..tensor import Function, Tensor
 
 
 def unbroadcast(g, shape):
@@ -138,3 +138,11 @@ def check_matmul_shapes(a_shape, b_shape):
     except ValueError:
         raise ValueError(f"matmul: {shapes}: the batch axes {tuple(a_shape[:-2])} and "
                          f"{tuple(b_shape[:-2])} do not broadcast") from None
+
+
+def pow(x, exponent):
+    """x ** exponent for a constant (number) exponent."""
+    if isinstance(exponent, Tensor):
+        raise TypeError("pow: the exponent must be a number; for a tensor exponent "
+                        "write exp(b * log(a))")
+    return Pow.apply(x, exponent=exponent)

@@ -131,3 +131,26 @@ class CrossEntropy(Function):
             gx -= self.t
         gx *= spread(gy, self.x_shape[:1], self.reduction)[:, None]
         return gx
+
+
+def binary_cross_entropy(probs, targets, reduction="mean"):
+    """-t·ln p - (1 - t)·ln(1 - p) for probabilities p (clipped to [1e-7, 1 - 1e-7]).
+    Prefer binary_cross_entropy_with_logits: it is exact at any logit."""
+    check_reduction(reduction, "binary_cross_entropy")
+    return BinaryCrossEntropy.apply(probs, targets=targets, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """binary_cross_entropy(sigmoid(logits), targets), in the softplus form that never
+    overflows: max(x, 0) - x·t + ln(1 + e^-|x|)."""
+    check_reduction(reduction, "binary_cross_entropy_with_logits")
+    return BinaryCrossEntropyWithLogits.apply(logits, targets=targets, reduction=reduction)
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy of logits (N, C) against integer labels (N,) or one-hot/soft
+    targets (N, C); "mean" averages over the N rows."""
+    check_reduction(reduction, "cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits (N, C), got shape {logits.shape}")
+    return CrossEntropy.apply(logits, targets=labels, reduction=reduction)
