@@ -392,6 +392,42 @@ def test_a_shared_parameter_is_listed_once():
     assert len(model.parameters()) == 2
 
 
+def modes(model):
+    return {name: module.training for name, module in model.named_modules()}
+
+
+def test_evaluating_puts_every_module_in_eval_mode_and_restores_each_mode():
+    model = TwoLayers()
+    model.body[1].eval()  # mixed: one BatchNorm already in eval mode, the rest training
+    before = modes(model)
+    assert before["body.1"] is False and before["head"] is True and before[""] is True
+    x = minigrad.tensor(random((6, 3)))
+    running_mean = minigrad.backend.to_numpy(model.body[1].running_mean).copy()
+    with model.evaluating() as inside:
+        assert inside is model and not any(modes(model).values())
+        model(x)
+    assert modes(model) == before
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(model.body[1].running_mean), running_mean)
+    with model.body.evaluating():  # a part only: the rest of the model is left alone
+        assert modes(model) == {**before, "body": False, "body.0": False, "body.2": False}
+    assert modes(model) == before
+
+
+def test_evaluating_restores_the_modes_after_an_exception_and_when_nested():
+    model = TwoLayers()
+    model.head.eval()
+    before = modes(model)
+    with pytest.raises(RuntimeError, match="inside"):
+        with model.evaluating():
+            raise RuntimeError("inside")
+    assert modes(model) == before
+    with model.evaluating():
+        with model.body.evaluating():
+            pass
+        assert not any(modes(model).values())  # the inner block restores eval, not train
+    assert modes(model) == before
+
+
 def test_zero_grad_clears_every_gradient():
     model = TwoLayers()
     model(minigrad.tensor(random((5, 3)))).sum().backward()
