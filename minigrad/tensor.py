@@ -65,7 +65,7 @@ class Function:
         op.needs_input_grad = tuple(t.requires_grad for t in tensors)
         y = op.forward(*[t.data for t in tensors])
         if isinstance(y, numpy.generic):  # NumPy reductions return scalars, not 0-d arrays
-            y = backend.backend_module(backend.backend_of(tensors[0].data)).asarray(y)
+            y = backend.as_array_like(y, tensors[0].data)
         out = Tensor._wrap(y)
         if _grad_enabled and any(op.needs_input_grad):
             out.requires_grad = True
@@ -88,9 +88,8 @@ def _as_tensors(inputs, op_name):
                 f"move tensors with .to('{names[0]}') first")
     if len(tensors) == len(inputs):
         return inputs
-    xp = backend.get_array_module(first)
-    return tuple(x if isinstance(x, Tensor) else Tensor._wrap(xp.asarray(x, dtype=first.dtype))
-                 for x in inputs)
+    return tuple(x if isinstance(x, Tensor)
+                 else Tensor._wrap(backend.as_array_like(x, first, first.dtype)) for x in inputs)
 
 
 def _is_number(x):
@@ -188,7 +187,7 @@ class Tensor:
                                    "upstream gradient of that shape: backward(grad)")
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            grad = backend.as_array_like(grad, self.data, self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): upstream gradient of shape {grad.shape} "
                                  f"for a tensor of shape {self.shape}")
@@ -249,7 +248,7 @@ class Tensor:
 def _check_grad(op, x, gx):
     """A gradient an op returned, checked against its input (a custom op's usual bug)."""
     if isinstance(gx, numpy.generic):  # NumPy turns 0-d results into scalars
-        gx = backend.get_array_module(x.data).asarray(gx)
+        gx = backend.as_array_like(gx, x.data)
     if gx.shape != x.shape:
         raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
                            f"{gx.shape} for an input of shape {x.shape}")

@@ -98,14 +98,16 @@ class Module:
 
     @contextlib.contextmanager
     def evaluating(self):
-        """`with model.evaluating():` eval mode for the block, then every module's own mode back."""
+        """Evaluation mode for a block, then every module's own mode back, also after an
+        exception: `with G.evaluating(): samples = G(z)`. Each module's flag is restored,
+        not train() called: a part that was in eval mode before stays in eval mode."""
         modes = [(module, module.training) for module in self.modules()]
         self.eval()
         try:
             yield self
         finally:
-            for module, mode in modes:
-                module.training = mode
+            for module, training in modes:
+                module.training = training
 
     def zero_grad(self):
         for p in self.parameters():

@@ -33,3 +33,13 @@ class Dropout(Function):
         gx = gy * self.keep
         gx *= self.scale
         return gx
+
+
+def dropout(x, p, training=True):
+    """Zero each value with probability p and scale the rest by 1/(1 - p); x itself when
+    not training or p == 0."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=p)

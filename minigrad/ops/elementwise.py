@@ -1,7 +1,7 @@
 """Elementwise functions: exp, log, sqrt, tanh, sigmoid, relu, leaky_relu, softplus,
 clip and where. Each gradient is the derivative of the function times gy."""
-from ..backend import get_array_module
-from ..tensor import Function
+from ..backend import as_array_like, get_array_module
+from ..tensor import Function, Tensor
 from .arithmetic import unbroadcast
 
 
@@ -135,3 +135,9 @@ class Where(Function):
         ga = unbroadcast(xp.where(self.condition, gy, 0), self.a_shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(xp.where(self.condition, 0, gy), self.b_shape) if self.needs_input_grad[1] else None
         return ga, gb
+
+
+def where(condition, a, b):
+    """a where `condition` (a boolean array or tensor) holds, else b."""
+    like = a if isinstance(a, Tensor) else b
+    return Where.apply(a, b, condition=as_array_like(condition, like.data))

@@ -89,3 +89,15 @@ class BatchNorm(Function):
         if self.gamma is None:
             return gx
         return gx, sum_gy_x_hat, sum_gy
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Normalize x (N, C) or (N, C, H, W) per channel, then scale by gamma and shift by beta
+    (both None for no affine part). In training the batch statistics are used and the
+    running statistics (raw (C,) arrays, or None) are updated in place; otherwise the
+    running statistics are used."""
+    if x.ndim not in (2, 4):
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, H, W), got shape {x.shape}")
+    gamma_beta = () if gamma is None else (gamma, beta)
+    return BatchNorm.apply(x, *gamma_beta, training=training, momentum=momentum, eps=eps,
+                           running_mean=running_mean, running_var=running_var)

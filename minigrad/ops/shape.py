@@ -1,6 +1,6 @@
 """Ops that move values around without computing: reshape, transpose, broadcast_to,
 indexing and concatenation. Their backward moves the gradient back the same way."""
-from ..backend import get_array_module
+from ..backend import as_array_like, get_array_module
 from ..tensor import Function
 from .arithmetic import unbroadcast
 
@@ -75,3 +75,12 @@ class Concatenate(Function):
         xp = get_array_module(gy)
         bounds = [sum(self.sizes[:i + 1]) for i in range(len(self.sizes) - 1)]
         return tuple(xp.split(gy, bounds, axis=self.axis))
+
+
+def getitem(x, index):
+    """x[index]: slices, integers, None, Ellipsis, integer or boolean arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(as_array_like(i, x.data) if hasattr(i, "shape") or isinstance(i, list) else i
+                  for i in items)
+    return GetItem.apply(x, index=items if isinstance(index, tuple) else items[0])
+
