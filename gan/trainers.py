@@ -124,7 +124,7 @@ def build_run(recipe, config, out):
     try:
         batches = recipe.batches(train_data, config)
     except ValueError as e:  # a labelled subset or a batch that cannot be drawn from this data
-        raise ConfigError(str(e)) from None
+        raise ConfigError(f"{e}: lower --batch-size, or raise --limit") from None
     nets = build_networks(recipe, config)
     fixed_noise = np.random.default_rng(config.seed).standard_normal((GRID_SIZE, recipe.latent_dim),
                                                                      dtype=np.float32)

@@ -1,5 +1,6 @@
 """gan.data: IDX parsing and its refusals, checksums, search folders, downloads through a
 fake opener (no test touches the network), batch sampling, the labelled subset."""
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -22,18 +23,26 @@ REAL_MNIST = next((folder for folder in ([Path(_ENV), Path(_ENV) / "mnist"] if _
                    if all(data._find(folder, f) for f in FILES.values())), None)
 # Only a folder named for it: MINIGRAD_DATA itself usually holds MNIST, whose file names are the same.
 REAL_FASHION = next((folder for folder in ([Path(_ENV) / "fashion-mnist"] if _ENV else [])
-                     + [Path("/usr/share/datasets/fashion-mnist")]
+                     + [Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
+                        Path("/usr/share/datasets/fashion-mnist")]
                      if all(data._find(folder, f) for f in FILES.values())), None)
+
+
+SYSTEM_DIRS = data.DATASETS["fashion-mnist"].system_dirs  # as shipped, before the fixture hides them
 
 
 @pytest.fixture(autouse=True)
 def no_network_and_clean_env(monkeypatch, tmp_path):
-    """No test may reach the network or the user's own cache."""
+    """No test may reach the network, the user's own cache or a dataset the machine happens
+    to have installed (Debian's dataset-fashion-mnist): each test sees only what it makes."""
     def refuse(url, timeout=None):
         raise AssertionError(f"a test tried to download {url}")
     monkeypatch.setattr(data, "urlopen", refuse)
     monkeypatch.delenv("MINIGRAD_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    system = (tmp_path / "system" / "fashion-mnist",)
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist",
+                        dataclasses.replace(data.DATASETS["fashion-mnist"], system_dirs=system))
 
 
 def idx_bytes(array, magic=None):
@@ -202,8 +211,9 @@ def test_fashion_mnist_reads_the_same_way(tmp_path):
     dataset = data.load_dataset("fashion_mnist", data_dir=tmp_path, download=False, checksums=table)
     assert dataset.name == "fashion-mnist" and dataset.class_names[9] == "Ankle boot"
     assert_same(dataset, arrays)
-    assert Path("/usr/share/datasets/fashion-mnist") in data.search_dirs("fashion-mnist")
-    assert Path("/usr/share/datasets/fashion-mnist") not in data.search_dirs("mnist")
+    assert SYSTEM_DIRS == (Path("/usr/share/datasets/fashion-mnist"),)
+    assert data.DATASETS["fashion-mnist"].system_dirs[0] in data.search_dirs("fashion-mnist")
+    assert data.DATASETS["fashion-mnist"].system_dirs[0] not in data.search_dirs("mnist")
     with pytest.raises(ValueError, match="unknown dataset"):
         data.load_dataset("cifar10")
 
@@ -294,7 +304,7 @@ def test_offline_error_names_the_folders_and_the_way_out(tmp_path, monkeypatch):
     message = str(err.value)
     assert "offline" in message and "Temporary failure in name resolution" in message
     for folder in (tmp_path / "env", tmp_path / "env" / "fashion-mnist",
-                   tmp_path / "cache" / "minigrad" / "fashion-mnist", "/usr/share/datasets/fashion-mnist"):
+                   tmp_path / "cache" / "minigrad" / "fashion-mnist", tmp_path / "system" / "fashion-mnist"):
         assert str(folder) in message
     assert "--data-dir" in message and "MINIGRAD_DATA" in message
     assert list((tmp_path / "env" / "fashion-mnist").iterdir()) == []
@@ -333,7 +343,7 @@ def test_mnist_folder_loaded_as_fashion_mnist_is_named_for_what_it_holds():
         data.load_dataset("fashion-mnist", data_dir=REAL_MNIST, download=False)
 
 
-@pytest.mark.skipif(REAL_FASHION is None, reason="no Fashion-MNIST files in MINIGRAD_DATA "
+@pytest.mark.skipif(REAL_FASHION is None, reason="no Fashion-MNIST files in MINIGRAD_DATA, ../shared/data/fashion-mnist "
                     "or /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)")
 def test_real_fashion_mnist_shapes_and_label_counts():
     dataset = data.load_dataset("fashion-mnist", data_dir=REAL_FASHION, download=False)
