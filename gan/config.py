@@ -38,8 +38,9 @@ class TrainConfig:
     options: object = None              # the recipe's own settings (a dataclass instance)
 
     # Settings a resumed run must share with its checkpoint: those that shape the model, the
-    # data or the random draws. The rest (length, where and how often it writes) may change.
-    MATCHED = ("dataset", "limit", "batch_size", "lr", "g_lr", "beta1", "ema", "seed")
+    # data or the random draws. The rest may change: the length, where and how often it
+    # writes, and the learning rates (a smaller --lr is the usual way on after a divergence).
+    MATCHED = ("dataset", "limit", "batch_size", "beta1", "ema", "seed")
 
     def generator_lr(self):
         return self.lr if self.g_lr is None else self.g_lr

@@ -149,6 +149,9 @@ def resume(run, path):
         raise checkpoint.CheckpointError(f"{path} is damaged: its training state cannot be "
                                          f"restored ({type(e).__name__}: {e})") from None
     run.last_checkpoint = (path, run.iteration)
+    # The learning rates are this run's, not the checkpoint's: lowering them is how a
+    # diverged run goes on from its last good checkpoint.
+    run.nets.g_optimizer.lr, run.nets.d_optimizer.lr = run.config.generator_lr(), run.config.lr
     Log.keep_until(run.out / METRICS, run.iteration)
     print(f"resumed from {path} at iteration {run.iteration}")
 

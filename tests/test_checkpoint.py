@@ -69,11 +69,20 @@ def test_a_checkpoint_of_another_model_is_refused(mnist_dir, tmp_path, capsys):
 def test_a_checkpoint_made_with_other_settings_is_refused_naming_them(mnist_dir, tmp_path, capsys):
     assert run_example("gan", "--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir) == 0
     capsys.readouterr()
-    assert run_example("gan", "--dry-run", "--batch-size", 16, "--lr", 1e-3, "--out", tmp_path,
+    assert run_example("gan", "--dry-run", "--batch-size", 16, "--beta1", 0.9, "--out", tmp_path,
                        "--data-dir", mnist_dir, "--resume") == 1
     err = capsys.readouterr().err
     assert "batch_size: checkpoint 8, this run 16" in err
-    assert "lr: checkpoint 0.0002, this run 0.001" in err
+    assert "beta1: checkpoint 0.5, this run 0.9" in err
+
+
+def test_a_resumed_run_may_lower_its_learning_rate(mnist_dir, tmp_path):
+    """The way on after a divergence: the last good checkpoint, with a smaller --lr."""
+    common = ("--batch-size", 8, "--limit", 64, "--out", tmp_path, "--data-dir", mnist_dir)
+    assert run_example("gan", "--iterations", 2, *common) == 0
+    assert run_example("gan", "--iterations", 3, "--lr", 1e-5, "--resume", *common) == 0
+    arrays, meta = checkpoint.read_training(tmp_path / "latest.npz")
+    assert meta["iteration"] == 3 and meta["optimizers"]["D"]["lr"] == 1e-5
 
 
 def test_weights_of_other_shapes_are_refused_naming_the_layer(tmp_path):
