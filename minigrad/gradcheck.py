@@ -11,11 +11,15 @@ that sum does not depend on x, so a backward returning zeros would pass.
 
 mode="directional" compares vᵀJu for one random direction u instead: two forward passes
 in all, for inputs too large to perturb one element at a time.
+
+gradgradcheck checks second derivatives the same way: it runs gradcheck on the function
+that returns fn's gradient, computed with create_graph=True.
 """
 import numpy
 
 from . import backend
-from .tensor import Tensor, no_grad
+from . import functional as F
+from .tensor import Tensor, enable_grad, grad, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -70,6 +74,42 @@ def gradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="fu
     if mode == "directional":
         return _check_direction(named, analytic, loss, eps, atol, rtol, seed, raise_exception)
     raise ValueError(f"gradcheck: mode must be 'full' or 'directional', not {mode!r}")
+
+
+def gradgradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full",
+                  seed=0, raise_exception=True):
+    """True if the derivatives of fn's gradient match finite differences of that gradient.
+
+    With a random upstream gradient v (a float64 leaf of fn's output shape), the gradient
+        G(inputs, v) = ∂(Σ v·fn(inputs)) / ∂(inputs and params)     (create_graph=True)
+    is a function of the inputs, the parameters and v; gradcheck checks G's backward for
+    all of them, with its own random upstream gradient. The derivative with respect to v
+    checks that each backward_graph keeps gy in its graph; the others check the second
+    derivatives. The arguments are gradcheck's; a failure names G's input len(inputs) as
+    the upstream gradient v.
+    """
+    inputs = [_as_float64_leaf(x) for x in inputs]
+    rng_state = backend.get_rng_state()
+    with no_grad():
+        out = fn(*inputs)  # only for its shape and backend
+    backend.set_rng_state(rng_state)  # gradcheck's runs see the same random numbers
+    xp = backend.get_array_module(out.data)
+    v = Tensor._wrap(xp.asarray(numpy.random.default_rng(seed + 2).standard_normal(out.shape)),
+                     requires_grad=True)
+
+    def first_derivatives(*args):
+        *xs, gy = args
+        wrt = [x for x in xs if isinstance(x, Tensor) and x.requires_grad] + list(params)
+        with enable_grad():  # gradcheck's finite differences run G under no_grad
+            grads = grad(fn(*xs), wrt, grad_outputs=gy, create_graph=True)
+        return F.concatenate([g.reshape(-1) for g in grads])
+
+    try:
+        return gradcheck(first_derivatives, inputs + [v], params, eps=eps, atol=atol, rtol=rtol,
+                         mode=mode, seed=seed, raise_exception=raise_exception)
+    except GradcheckError as error:
+        raise GradcheckError(f"gradgradcheck: {error} (the function checked is fn's gradient; "
+                             f"input {len(inputs)} is its upstream gradient)") from None
 
 
 def _as_float64_leaf(x):

@@ -36,6 +36,9 @@ class Sum(Function):
         xp = get_array_module(gy)
         return xp.broadcast_to(expand(gy, self.axes, self.keepdims), self.x_shape)
 
+    def backward_graph(self, gy, x, y):
+        return expand(gy, self.axes, self.keepdims).broadcast_to(x.shape)
+
 
 class Mean(Function):
     """y = Σ_axes x / n;   gx = gy / n broadcast back to x's shape"""

@@ -15,6 +15,9 @@ class Reshape(Function):
     def backward(self, gy):
         return gy.reshape(self.x_shape)
 
+    def backward_graph(self, gy, x, y):
+        return gy.reshape(x.shape)
+
 
 class Transpose(Function):
     """y = x with its axes permuted;   gx = gy permuted back (the inverse permutation)"""
