@@ -83,7 +83,44 @@ ELEMENTWISE = [
     case("where", lambda a, b: F.where(CONDITION, a * a, b * b * b), normal(3, 4), normal(4)),
     case("where number", lambda a: F.where(CONDITION, a ** 3, 0.0), normal(3, 4)),
 ]
-CASES = ARITHMETIC + ELEMENTWISE
+
+
+def distinct(*shape):
+    """Values at least 0.09 apart: max has no ties, and x ± eps changes no argmax."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n) - n / 2).reshape(shape) * 0.1 + rng.uniform(0, 0.01, shape)
+
+
+INDEX_REPEATED = np.array([0, 2, 0])
+MASK = rng.random((3, 2)) > 0.4
+REDUCTIONS = [
+    case(f"{name} axis={axis} keepdims={keepdims}",
+         lambda a, op=op, axis=axis, keepdims=keepdims: op(a * a, axis=axis, keepdims=keepdims),
+         make(2, 3, 2))
+    for name, op, make in [("sum", F.sum, normal), ("mean", F.mean, normal),
+                           ("max", F.max, distinct), ("logsumexp", F.logsumexp, normal)]
+    for axis, keepdims in [(None, False), (1, True), ((0, 2), False)]
+] + [
+    case(f"softmax axis={axis}", lambda a, axis=axis: F.softmax(a, axis=axis), normal(2, 3, 2))
+    for axis in (-1, 1)
+] + [
+    case("log_softmax axis=-1", lambda a: F.log_softmax(a, axis=-1), normal(2, 3)),
+    case("log_softmax axis=0", lambda a: F.log_softmax(a, axis=0), normal(3, 2)),
+]
+SHAPE = [
+    case("reshape", lambda a: F.reshape(a, (3, 2)) ** 2, normal(2, 3)),
+    case("transpose (2,0,1)", lambda a: a.transpose(2, 0, 1) ** 3, normal(2, 3, 2)),
+    case(".T @", lambda a: a.T @ a, normal(3, 2)),
+    case("broadcast_to", lambda a: F.broadcast_to(a, (2, 3, 2)) ** 2, normal(3, 1)),
+    case("getitem slices", lambda a: a[1:, ::2] ** 2, normal(3, 4)),
+    case("getitem repeated indices", lambda a: a[INDEX_REPEATED] ** 3, normal(3, 2)),
+    case("getitem boolean mask", lambda a: a[MASK] ** 3, normal(3, 2)),
+    case("getitem int and Ellipsis", lambda a: a[..., None, 1] * a[1], normal(2, 2)),
+    case("concatenate axis 0", lambda a, b: F.concatenate([a * b, b]) ** 2, normal(1, 3), normal(2, 3)),
+    case("concatenate axis -1", lambda a, b: F.concatenate((a, b * b), axis=-1) ** 2,
+         normal(2, 1), normal(2, 3)),
+]
+CASES = ARITHMETIC + ELEMENTWISE + REDUCTIONS + SHAPE
 
 
 @pytest.mark.parametrize("fn, inputs", CASES)
@@ -91,7 +128,7 @@ def test_second_derivatives_match_finite_differences(fn, inputs, backend):
     assert minigrad.gradgradcheck(fn, inputs)
 
 
-@pytest.mark.parametrize("fn, inputs", CASES[:4] + ELEMENTWISE[:4])
+@pytest.mark.parametrize("fn, inputs", CASES[:4] + ELEMENTWISE[:4] + REDUCTIONS[-4:] + SHAPE[-2:])
 def test_directional_gradgradcheck_agrees(fn, inputs, backend):
     assert minigrad.gradgradcheck(fn, inputs, mode="directional")
 

@@ -1,5 +1,7 @@
 """Ops that move values around without computing: reshape, transpose, broadcast_to,
-indexing and concatenation. Their backward moves the gradient back the same way."""
+indexing and concatenation. Their backward moves the gradient back the same way, and
+backward_graph does it with ops: reshape, transpose, unbroadcast, slices, and IndexAdd
+(GetItem's backward as an op, whose own backward is GetItem again)."""
 from ..backend import get_array_module
 from ..tensor import Function
 from .arithmetic import unbroadcast
@@ -32,6 +34,12 @@ class Transpose(Function):
             inverse[a] = i
         return gy.transpose(inverse)
 
+    def backward_graph(self, gy, x, y):
+        inverse = [0] * len(self.axes_used)
+        for i, a in enumerate(self.axes_used):
+            inverse[a] = i
+        return gy.transpose(inverse)
+
 
 class BroadcastTo(Function):
     """y = x repeated along broadcast axes;   gx = gy summed over them"""
@@ -42,6 +50,9 @@ class BroadcastTo(Function):
 
     def backward(self, gy):
         return unbroadcast(gy, self.x_shape)
+
+    def backward_graph(self, gy, x, y):
+        return unbroadcast(gy, x.shape)
 
 
 def _has_array(index):
@@ -66,6 +77,29 @@ class GetItem(Function):
             gx[self.index] = gy
         return gx
 
+    def backward_graph(self, gy, x, y):
+        return IndexAdd.apply(gy, index=self.index, shape=x.shape)
+
+
+class IndexAdd(Function):
+    """GetItem's backward as an op: y = zeros of `shape`, with x added at `index`
+    (repeated indices add up);   gx = gy[index]"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = xp.zeros(self.shape, dtype=x.dtype)
+        if _has_array(self.index):
+            xp.add.at(y, self.index, x)
+        else:
+            y[self.index] = x
+        return y
+
+    def backward(self, gy):
+        return gy[self.index]
+
+    def backward_graph(self, gy, x, y):
+        return GetItem.apply(gy, index=self.index)
+
 
 class Concatenate(Function):
     """y = [x₁, x₂, …] joined along `axis`;   gxᵢ = the slice of gy that came from xᵢ"""
@@ -78,3 +112,9 @@ class Concatenate(Function):
         xp = get_array_module(gy)
         bounds = [sum(self.sizes[:i + 1]) for i in range(len(self.sizes) - 1)]
         return tuple(xp.split(gy, bounds, axis=self.axis))
+
+    def backward_graph(self, gy, *xs, y):
+        before = (slice(None),) * (self.axis % gy.ndim)  # every axis ahead of `axis`
+        starts = [sum(self.sizes[:i]) for i in range(len(self.sizes) + 1)]
+        return tuple(GetItem.apply(gy, index=before + (slice(start, stop),))
+                     for start, stop in zip(starts, starts[1:]))
