@@ -96,7 +96,7 @@ from .ops.dropout import Dropout  # noqa: E402
 from .ops.linear import Linear  # noqa: E402
 from .ops.loss import (BinaryCrossEntropy, BinaryCrossEntropyWithLogits,  # noqa: E402
                        CrossEntropy, check_reduction)
-from .ops.normalization import BatchNorm  # noqa: E402
+from .ops.normalization import BatchNorm, LayerNorm  # noqa: E402
 
 
 def linear(x, weight, bias=None):
@@ -114,6 +114,21 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     gamma_beta = () if gamma is None else (gamma, beta)
     return BatchNorm.apply(x, *gamma_beta, training=training, momentum=momentum, eps=eps,
                            running_mean=running_mean, running_var=running_var)
+
+
+def layer_norm(x, gamma, beta, eps=1e-5):
+    """Normalize each sample of x (N, ...) over all its other axes, then scale by gamma and
+    shift by beta, both of shape x.shape[1:] (or both None for no affine part)."""
+    if x.ndim < 2:
+        raise ValueError(f"layer_norm: expected input (N, ...) with at least 2 axes, got shape {x.shape}")
+    if (gamma is None) != (beta is None):
+        raise ValueError("layer_norm: give both gamma and beta, or neither")
+    if gamma is None:
+        return LayerNorm.apply(x, eps=eps)
+    if gamma.shape != x.shape[1:] or beta.shape != x.shape[1:]:
+        raise ValueError(f"layer_norm: gamma and beta must have the per-sample shape {x.shape[1:]} "
+                         f"of x {x.shape}; got {gamma.shape} and {beta.shape}")
+    return LayerNorm.apply(x, gamma, beta, eps=eps)
 
 
 def dropout(x, p, training=True):

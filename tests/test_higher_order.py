@@ -10,6 +10,7 @@ import pytest
 import minigrad
 from minigrad import Function, GradcheckError
 from minigrad import functional as F
+from minigrad import nn
 from minigrad.backend import to_numpy
 from minigrad.ops.elementwise import Tanh
 
@@ -321,3 +322,143 @@ def test_create_graph_records_a_graph_even_inside_no_grad(backend):
     assert g.requires_grad
     with minigrad.enable_grad():
         assert minigrad.is_grad_enabled()
+
+
+# ----------------------------------------------------------------------------- layers and losses
+def on_backend(values):
+    """Running statistics (raw arrays) on the active backend."""
+    return minigrad.backend.backend_module().asarray(np.asarray(values, dtype=np.float64))
+
+
+LABELS = np.array([2, 0, 1])
+SOFT_TARGETS = rng.dirichlet(np.ones(3), size=3)
+BINARY_TARGETS = rng.random((3, 2))
+LAYER_OPS = [
+    case("linear", F.linear, normal(3, 4), normal(2, 4), normal(2)),
+    case("linear no bias, 3-D x", lambda x, w: F.tanh(F.linear(x, w)), normal(2, 2, 3), normal(2, 3)),
+    case("conv2d stride 2 padding 1", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+         normal(1, 2, 4, 4), normal(3, 2, 3, 3), normal(3)),
+    case("conv2d stride 2, a row left unread", lambda x, w: F.conv2d(x, w, stride=2) ** 2,
+         normal(1, 1, 6, 5), normal(2, 1, 3, 3)),
+    case("conv2d stride 1 via conv_transpose2d", lambda x, w: F.tanh(F.conv2d(x, w, padding=1)),
+         normal(1, 3, 3, 3), normal(1, 3, 3, 3)),
+    case("conv2d same", lambda x, w: F.conv2d(x, w, padding="same") ** 2, normal(1, 1, 4, 4),
+         normal(2, 1, 2, 2)),
+    case("conv_transpose2d stride 2 padding 1", lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1),
+         normal(1, 3, 2, 2), normal(3, 2, 4, 4), normal(2)),
+    case("conv_transpose2d output_padding", lambda x, w: F.conv_transpose2d(x, w, None, 2, 0, 1) ** 2,
+         normal(1, 2, 2, 2), normal(2, 1, 3, 3)),
+    case("conv_transpose2d stride 1 via conv2d", lambda x, w: F.tanh(F.conv_transpose2d(x, w, padding=1)),
+         normal(1, 1, 3, 3), normal(1, 3, 3, 3)),
+    case("upsample_nearest2d", lambda x: F.upsample_nearest2d(x, 2) ** 3, normal(1, 2, 2, 2)),
+    case("dropout", lambda x: F.dropout(x, 0.4) ** 3, normal(4, 3)),
+    case("binary_cross_entropy_with_logits mean",
+         lambda x: F.binary_cross_entropy_with_logits(x, BINARY_TARGETS), 2 * normal(3, 2)),
+    case("binary_cross_entropy_with_logits none",
+         lambda x: F.binary_cross_entropy_with_logits(x, BINARY_TARGETS, reduction="none"), normal(3, 2)),
+    case("binary_cross_entropy sum", lambda p: F.binary_cross_entropy(p, BINARY_TARGETS, "sum"),
+         rng.uniform(0.1, 0.9, (3, 2))),
+    case("cross_entropy labels", lambda x: F.cross_entropy(x, LABELS), normal(3, 3)),
+    case("cross_entropy soft targets sum", lambda x: F.cross_entropy(x, SOFT_TARGETS, "sum"), normal(3, 3)),
+    case("cross_entropy none", lambda x: F.cross_entropy(x, LABELS, "none"), normal(3, 3)),
+    case("layer_norm 2-D", lambda x, g, b: F.layer_norm(x, g, b), normal(3, 4), normal(4), normal(4)),
+    case("layer_norm 4-D", lambda x, g, b: F.layer_norm(x, g, b), normal(2, 2, 2, 2),
+         normal(2, 2, 2), normal(2, 2, 2)),
+    case("layer_norm no affine", lambda x: F.layer_norm(x, None, None), normal(2, 5)),
+    case("batch_norm training", lambda x, g, b: F.batch_norm(x, g, b, None, None, True),
+         normal(4, 3), normal(3), normal(3)),
+    case("batch_norm training 4-D no affine", lambda x: F.batch_norm(x, None, None, None, None, True),
+         normal(2, 2, 2, 2)),
+    case("batch_norm eval", lambda x, g, b: F.tanh(F.batch_norm(x, g, b, on_backend([0.5, -1.0]),
+                                                               on_backend([2.0, 0.5]), False)),
+         normal(3, 2), normal(2), normal(2)),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", LAYER_OPS)
+def test_layer_second_derivatives_match_finite_differences(fn, inputs, backend):
+    assert minigrad.gradgradcheck(fn, inputs)
+
+
+def test_conv_weight_gradient_op_differentiates_to_any_order(backend):
+    # Conv2DWeightGrad, the op that Conv2D's and ConvTranspose2D's graph-backwards use for
+    # their weight gradients: its own graph-backward is the third derivative of a conv.
+    from minigrad.ops.conv import Conv2DWeightGrad
+
+    def weight_gradient(x, g):
+        return Conv2DWeightGrad.apply(x, g, pads=(1, 0, 1, 1), stride=(2, 1), kernel=(3, 2))
+
+    x, g = normal(2, 2, 4, 3), normal(2, 3, 2, 4)
+    assert minigrad.gradcheck(weight_gradient, [x, g])
+    assert minigrad.gradgradcheck(weight_gradient, [x, g])
+
+
+def float64_layer(layer):
+    """The layer in float64 with parameters away from their initial values."""
+    layer = layer.to(dtype=minigrad.float64)
+    for i, p in enumerate(layer.parameters()):
+        p.data = p.data + minigrad.get_array_module(p.data).asarray(
+            np.random.default_rng(10 + i).standard_normal(p.shape) * 0.3)
+    return layer
+
+
+LAYERS = {  # name: (layer factory, input shape)
+    "dense": (lambda: nn.Dense(3, 2), (4, 3)),
+    "conv2d": (lambda: nn.Conv2D(2, 3, 3, stride=2, padding=1), (2, 2, 4, 4)),
+    "conv2d stride 1": (lambda: nn.Conv2D(3, 1, 3, padding=1), (1, 3, 3, 3)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2D(2, 2, 4, stride=2, padding=1), (1, 2, 2, 2)),
+    "layernorm": (lambda: nn.LayerNorm((2, 2, 2)), (3, 2, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layer_second_derivatives_with_respect_to_weights(name, backend):
+    make, shape = LAYERS[name]
+    layer = float64_layer(make())
+    assert minigrad.gradgradcheck(lambda x: F.tanh(layer(x)), [normal(*shape)], params=layer.parameters())
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_gradient_of_the_input_gradient_norm_with_respect_to_weights(name, backend):
+    # d/dW ‖dL/dx‖²: exactly what a gradient penalty differentiates.
+    make, shape = LAYERS[name]
+    layer = float64_layer(make())
+
+    def squared_input_gradient_norm(x):
+        with minigrad.enable_grad():  # gradcheck's finite differences run under no_grad
+            (gx,) = minigrad.grad(F.tanh(layer(x)).sum(), x, create_graph=True)
+        return (gx * gx).sum()
+
+    assert minigrad.gradcheck(squared_input_gradient_norm, [normal(*shape)], params=layer.parameters())
+
+
+def test_wgan_gp_penalty_reaches_the_critics_weights(backend):
+    # x̂ = αx + (1 − α)x̃ → D(x̂) → g = ∂D/∂x̂ (create_graph) → mean (‖g‖₂ − 1)² → backward
+    # to D's weights, checked against finite differences, then an optimizer step.
+    critic = float64_layer(nn.Sequential(
+        nn.Conv2D(1, 2, 3, stride=2, padding=1),  # (N, 2, 3, 3)
+        nn.LayerNorm((2, 3, 3)),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),                             # (N, 18)
+        nn.Dense(18, 1),                          # (N, 1)
+    ))
+    real, fake, alpha = normal(2, 1, 5, 5), normal(2, 1, 5, 5), rng.random((2, 1, 1, 1))
+    mixed = alpha * real + (1 - alpha) * fake
+
+    def penalty(x_hat):
+        with minigrad.enable_grad():
+            (g,) = minigrad.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+        norms = ((g * g).sum(axis=(1, 2, 3)) + 1e-12) ** 0.5
+        return ((norms - 1.0) ** 2).mean()
+
+    assert minigrad.gradcheck(penalty, [mixed], params=critic.parameters())
+
+    x_hat = minigrad.tensor(mixed, requires_grad=True, dtype=minigrad.float64)
+    critic.zero_grad()
+    loss = critic(x_hat).mean() + 10.0 * penalty(x_hat)
+    loss.backward()
+    grads = [p.grad for p in critic.parameters()]
+    assert all(type(g) is type(x_hat.data) for g in grads)  # raw arrays, as the optimizer wants
+    before = [p.numpy().copy() for p in critic.parameters()]
+    minigrad.optim.Adam(critic.parameters(), lr=1e-2).step()
+    assert all(not np.array_equal(b, p.numpy()) for b, p in zip(before, critic.parameters()))

@@ -6,12 +6,12 @@
     model.eval()                # BatchNorm uses running statistics, Dropout is off
 """
 from . import init
-from .batchnorm import BatchNorm
+from .batchnorm import BatchNorm, LayerNorm
 from .conv import Conv2D, ConvTranspose2D
 from .layers import (Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Softmax, Tanh,
                      UpSampling2D)
 from .module import Module, Sequential
 
-__all__ = ["Module", "Sequential", "Dense", "Conv2D", "ConvTranspose2D", "BatchNorm", "ReLU",
+__all__ = ["Module", "Sequential", "Dense", "Conv2D", "ConvTranspose2D", "BatchNorm", "LayerNorm", "ReLU",
            "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Dropout", "Flatten", "Reshape",
            "UpSampling2D", "init"]

@@ -33,3 +33,6 @@ class Dropout(Function):
         gx = gy * self.keep
         gx *= self.scale
         return gx
+
+    def backward_graph(self, gy, x, y):
+        return gy * self.keep * self.scale
