@@ -78,31 +78,45 @@ def gradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="fu
 
 def gradgradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full",
                   seed=0, raise_exception=True):
-    """True if the derivatives of fn's gradient match finite differences of that gradient.
+    """True if fn's gradient computed with create_graph=True is right and so are its own
+    derivatives, against finite differences.
 
     With a random upstream gradient v (a float64 leaf of fn's output shape), the gradient
         G(inputs, v) = ∂(Σ v·fn(inputs)) / ∂(inputs and params)     (create_graph=True)
-    is a function of the inputs, the parameters and v; gradcheck checks G's backward for
-    all of them, with its own random upstream gradient. The derivative with respect to v
-    checks that each backward_graph keeps gy in its graph; the others check the second
-    derivatives. The arguments are gradcheck's; a failure names G's input len(inputs) as
-    the upstream gradient v.
+    must first equal the one backward() computes on raw arrays (backward_graph and
+    backward agree; gradcheck checks backward). G is a function of the inputs, the
+    parameters and v, and gradcheck then checks G's backward for all of them, with its own
+    random upstream gradient: the derivative with respect to v checks that each
+    backward_graph keeps gy in its graph, the others the second derivatives. The arguments
+    are gradcheck's; a failure names G's input len(inputs) as the upstream gradient v.
     """
     inputs = [_as_float64_leaf(x) for x in inputs]
+    checked = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad] + list(params)
     rng_state = backend.get_rng_state()
+
+    def gradient(xs, wrt, gy, create_graph):
+        backend.set_rng_state(rng_state)  # the same dropout mask on every call
+        with enable_grad():  # gradcheck's finite differences run G under no_grad
+            return grad(fn(*xs), wrt, grad_outputs=gy, create_graph=create_graph)
+
     with no_grad():
-        out = fn(*inputs)  # only for its shape and backend
+        out = fn(*inputs)  # for its shape and backend
+    v = Tensor._wrap(backend.get_array_module(out.data).asarray(
+        numpy.random.default_rng(seed + 2).standard_normal(out.shape)), requires_grad=True)
+    by_graph = gradient(inputs, checked, v, create_graph=True)
+    by_arrays = gradient(inputs, checked, v, create_graph=False)
+    for i, (g, expected) in enumerate(zip(by_graph, by_arrays)):
+        if not _close(g.data, expected.data, atol, rtol):
+            error = float(backend.get_array_module(g.data).abs(g.data - expected.data).max())
+            return _fail(f"gradgradcheck: the create_graph gradient of checked tensor {i} (of shape "
+                         f"{g.shape}) differs from backward()'s by up to {error:.3g}: a "
+                         "backward_graph computes another gradient than its backward", raise_exception)
     backend.set_rng_state(rng_state)  # gradcheck's runs see the same random numbers
-    xp = backend.get_array_module(out.data)
-    v = Tensor._wrap(xp.asarray(numpy.random.default_rng(seed + 2).standard_normal(out.shape)),
-                     requires_grad=True)
 
     def first_derivatives(*args):
         *xs, gy = args
         wrt = [x for x in xs if isinstance(x, Tensor) and x.requires_grad] + list(params)
-        with enable_grad():  # gradcheck's finite differences run G under no_grad
-            grads = grad(fn(*xs), wrt, grad_outputs=gy, create_graph=True)
-        return F.concatenate([g.reshape(-1) for g in grads])
+        return F.concatenate([g.reshape(-1) for g in gradient(xs, wrt, gy, create_graph=True)])
 
     try:
         return gradcheck(first_derivatives, inputs + [v], params, eps=eps, atol=atol, rtol=rtol,

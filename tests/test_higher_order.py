@@ -155,6 +155,21 @@ def test_gradgradcheck_catches_a_graph_backward_that_cuts_the_graph(backend):
                                       raise_exception=False)
 
 
+class ScaledGraphTanh(Tanh):
+    """tanh whose graph-backward computes 1% more than its backward: consistent with its
+    own derivatives, so only the comparison with backward() can see it."""
+
+    def backward_graph(self, gy, x, y):
+        return gy * (1 - y * y) * 1.01
+
+
+def test_gradgradcheck_catches_a_graph_backward_that_disagrees_with_backward(backend):
+    with pytest.raises(GradcheckError, match=r"gradgradcheck: the create_graph gradient of checked "
+                                             r"tensor 0 \(of shape \(2, 3\)\) differs from backward\(\)'s"):
+        minigrad.gradgradcheck(ScaledGraphTanh.apply, [normal(2, 3)])
+    assert not minigrad.gradgradcheck(ScaledGraphTanh.apply, [normal(2, 3)], raise_exception=False)
+
+
 class DetachedGyTanh(Tanh):
     """tanh whose graph-backward detaches gy: right in x, wrong in the upstream gradient."""
 
