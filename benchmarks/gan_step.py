@@ -5,8 +5,9 @@
     python benchmarks/gan_step.py --per-layer dcgan --compare-torch   # where a step's time goes
     python benchmarks/gan_step.py --check-reference                   # PyTorch models == ours?
 
-A step is the trainers' own step function (gan.trainers.gan_step / sgan_step: D on real
-and fake.detach(), G through D, Adam), on random images in [-1, 1]; PyTorch's is
+A step is the recipe's own step function (gan/recipes.py: gan.steps.gan_step / sgan_step: D
+on real and fake.detach(), G through D, Adam, and the moving average of G where the recipe
+keeps one), on random images in [-1, 1]; PyTorch's is
 benchmarks/torch_reference.py, the same layers, paddings and work.
 
 How it measures:
@@ -34,7 +35,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="gan,dcgan,sgan", help="comma-separated: gan, dcgan, sgan")
+    parser.add_argument("--models", default="gan,dcgan,dcgan-keras,sgan", help="comma-separated: " + ", ".join(MODELS))
     parser.add_argument("--batch-sizes", default="64,128", help="comma-separated batch sizes")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement (median shown)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
@@ -42,7 +43,7 @@ def parse_args(argv=None):
     parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy"))
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of NumPy's BLAS and PyTorch")
     parser.add_argument("--compare-torch", action="store_true", help="time PyTorch's identical models too")
-    parser.add_argument("--per-layer", metavar="MODEL", choices=("gan", "dcgan", "sgan"),
+    parser.add_argument("--per-layer", metavar="MODEL", choices=tuple(MODELS),
                         help="instead: forward/backward time of each layer of MODEL at the first batch size")
     parser.add_argument("--check-reference", action="store_true",
                         help="instead: copy our weights into the PyTorch models and compare outputs")
@@ -75,31 +76,59 @@ def random_batch(kind, n):
     return images[:n], np.arange(n) % 10, images[n:]
 
 
+# The benchmarked models: the name of a row, its recipe (gan/recipes.py) and its options.
+MODELS = {"gan": ("gan", {}), "dcgan": ("dcgan", {"arch": "infogan"}),
+          "dcgan-keras": ("dcgan", {"arch": "keras"}), "sgan": ("sgan", {})}
+
+
+class FixedBatches:
+    """A batch source (gan/batches.py's interface) that hands out the same batches."""
+
+    def __init__(self, labeled, labels, unlabeled):
+        import numpy as np
+
+        import minigrad
+        self.labeled, self.unlabeled = minigrad.tensor(labeled), minigrad.tensor(unlabeled)
+        self.labels = minigrad.tensor(labels, dtype=np.int64)
+
+    def next_images(self):
+        return self.labeled
+
+    def next_labeled(self):
+        return self.labeled, self.labels
+
+    def next_unlabeled(self):
+        return self.unlabeled
+
+
 def make_ours(kind, n, backend_name):
-    """A step() running gan.trainers' step for `kind` on fixed batches, and what it trains."""
-    import numpy as np
+    """A step() running the recipe's step for `kind` on fixed batches, with its default
+    settings (learning rates, the moving average of G), and what it trains."""
+    import dataclasses
 
     import minigrad
-    from gan import models, trainers
-    from minigrad import optim
+    from gan import config, recipes, trainers
     minigrad.set_backend(backend_name)
     minigrad.manual_seed(0)
-    G, D = models.build_models(kind)
-    lr, beta1 = (1e-3, 0.9) if kind == "sgan" else (2e-4, 0.5)  # examples/*.py
-    nets = trainers.Networks(G, D, optim.Adam(G.parameters(), lr=lr, betas=(beta1, 0.999)),
-                             optim.Adam(D.parameters(), lr=lr, betas=(beta1, 0.999)), models.LATENT_DIM)
-    labeled, labels, unlabeled = random_batch(kind, n)
-    if kind == "sgan":
-        batch = (minigrad.tensor(labeled), minigrad.tensor(labels, dtype=np.int64), minigrad.tensor(unlabeled))
-        step = trainers.sgan_step
-    else:
-        batch, step = (minigrad.tensor(labeled),), trainers.gan_step
+    recipe_name, options = MODELS[kind]
+    recipe = recipes.get_recipe(recipe_name)
+    options = recipe.options(**options) if recipe.options else None
+    defaults = {**recipe.defaults, **recipe.defaults_for(options)}
+    settings = config.TrainConfig(model=recipe.name, options=options, **{
+        k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(config.TrainConfig)}})
+    nets = trainers.build_networks(recipe, settings)
+    batches, step = FixedBatches(*random_batch(kind, n)), recipe.step(options)
+
+    def one_step():
+        step(nets, batches)
+        if nets.g_average is not None:
+            nets.g_average.update()
 
     synchronize = (lambda: None)
     if backend_name == "cupy":
         import cupy
         synchronize = cupy.cuda.get_current_stream().synchronize
-    return (lambda: step(nets, *batch)), synchronize, nets
+    return one_step, synchronize, nets
 
 
 def make_torch(kind, n, backend_name):
@@ -112,7 +141,7 @@ def make_torch(kind, n, backend_name):
     labeled, labels, unlabeled = random_batch(kind, n)
     labeled, unlabeled = torch.from_numpy(labeled).to(device), torch.from_numpy(unlabeled).to(device)
     labels = torch.from_numpy(labels).to(device)
-    batch = (labeled, labels, unlabeled) if kind == "sgan" else (labeled,)
+    batch = (labeled, labels, unlabeled)  # the GANs' steps use the first alone
     synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     return (lambda: step(*batch)), synchronize, (G, D)
 
@@ -374,11 +403,13 @@ def check_reference():
 
     import minigrad
     import torch_reference
-    from gan import models
+    from gan import recipes
     rng = np.random.default_rng(0)
     worst = 0.0
-    for kind in ("gan", "dcgan", "sgan"):
-        G, D = models.build_models(kind)
+    for kind in MODELS:
+        recipe_name, options = MODELS[kind]
+        recipe = recipes.get_recipe(recipe_name)
+        G, D = recipe.networks(recipe.options(**options) if recipe.options else None)
         torch_G, torch_D, _ = torch_reference.MODELS[kind]()
         for ours, theirs, x in ((G, torch_G, rng.standard_normal((8, 100), dtype=np.float32)),
                                 (D, torch_D, rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32))):

@@ -3,7 +3,7 @@
 Each `make_*` returns (G, D, step). `step` runs one full training step and does the same
 work as minigrad's step in gan/trainers.py, in the same order:
 
-- gan, dcgan: `step(real)`: fake = G(z); D step on D(real) and D(fake.detach()); G step
+- gan, dcgan, dcgan-keras: `step(real, labels, unlabeled)`, the last two unused: fake = G(z); D step on D(real) and D(fake.detach()); G step
   with the non-saturating loss on D(fake). Losses on logits.
 - sgan: `step(labeled, labels, unlabeled)`: a supervised D step (cross-entropy on the
   labelled batch), an unsupervised D step (unlabelled real against G(z).detach(), read
@@ -11,11 +11,14 @@ work as minigrad's step in gan/trainers.py, in the same order:
 
 Both return the same numbers as ours (losses and accuracies as Python floats), so both
 pay the same device-to-host reads. Adam with betas (beta1, 0.999) and the learning rates
-of examples/*.py. Layers and paddings match gan/models.py exactly: Keras "same" padding of
+of gan/recipes.py (the DCGAN's: G at 1e-3, D at 2e-4, and the moving average of G's
+weights updated after each step, as the training loop does). Layers and paddings match gan/models.py exactly: Keras "same" padding of
 a stride-2 convolution is asymmetric (the odd pixel goes bottom/right), so those layers
 pad with ZeroPad2d and convolve with padding 0; the DCGAN's weights are drawn as
-`nn.init.normal_` draws ours (N(0, 0.02), biases 0, BatchNorm γ N(1, 0.02)).
+`gan.models.dcgan_init` draws ours (N(0, 0.02), biases 0, BatchNorm γ N(1, 0.02)).
 """
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -44,7 +47,7 @@ def _conv_same(c_in, c_out, kernel, stride, size):
 
 
 def _dcgan_init(model):
-    """gan/models.py's nn.init.normal_: conv/dense weights N(0, 0.02), biases 0,
+    """gan/models.py's dcgan_init: conv/dense weights N(0, 0.02), biases 0,
     BatchNorm γ N(1, 0.02) and β 0."""
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
@@ -57,7 +60,7 @@ def _dcgan_init(model):
 
 def _gan_step(G, D, optG, optD, device):
     """gan/trainers.py's gan_step."""
-    def step(real):
+    def step(real, *unused):  # (labels, unlabelled images: the SGAN's)
         n = real.shape[0]
         fake = G(torch.randn(n, LATENT, device=device))
         real_logits, fake_logits = D(real), D(fake.detach())
@@ -117,6 +120,40 @@ def make_dcgan(device="cpu", lr=2e-4, beta1=0.5):
     return G, D, _gan_step(G, D, _adam(G, lr, beta1), _adam(D, lr, beta1), device)
 
 
+def make_dcgan_infogan(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
+    """gan/models.py's InfoGAN networks (the DCGAN's default), G at g_lr, and the moving
+    average of G's weights updated after every step, as gan/trainers.py's loop does."""
+    G = nn.Sequential(                                   # z: (N, 100)
+        nn.Linear(LATENT, 1024), nn.BatchNorm1d(1024), nn.ReLU(),                # (N, 1024)
+        nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),    # (N, 6272)
+        nn.Unflatten(1, (128, 7, 7)),                                            # (N, 128, 7, 7)
+        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),                     # (N, 64, 14, 14)
+        nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1),                       # (N, 1, 28, 28)
+        nn.Tanh()).to(device)
+    D = nn.Sequential(                                   # x: (N, 1, 28, 28)
+        nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.1),             # (N, 64, 14, 14)
+        nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),  # (N, 128, 7, 7)
+        nn.Flatten(),                                                            # (N, 6272)
+        nn.Linear(128 * 7 * 7, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.1),  # (N, 1024)
+        nn.Linear(1024, 1)).to(device)                                           # (N, 1)
+    _dcgan_init(G)
+    _dcgan_init(D)
+    G_average = copy.deepcopy(G)
+    averaged = list(G_average.parameters()) + list(G_average.buffers())
+    trained = list(G.parameters()) + list(G.buffers())
+    gan_step = _gan_step(G, D, _adam(G, g_lr, beta1), _adam(D, lr, beta1), device)
+
+    def step(real, *unused):
+        numbers = gan_step(real)
+        with torch.no_grad():
+            for average, value in zip(averaged, trained):
+                if average.dtype.is_floating_point:  # not BatchNorm's batch counter
+                    average.mul_(ema).add_(value, alpha=1 - ema)
+        return numbers
+    return G, D, step
+
+
 def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
     G = nn.Sequential(                                   # z: (N, 100)
         nn.Linear(LATENT, 256 * 7 * 7),                  # (N, 12544)
@@ -171,4 +208,4 @@ def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
     return G, D, step
 
 
-MODELS = {"gan": make_mlp, "dcgan": make_dcgan, "sgan": make_sgan}
+MODELS = {"gan": make_mlp, "dcgan": make_dcgan_infogan, "dcgan-keras": make_dcgan, "sgan": make_sgan}

@@ -8,6 +8,7 @@
 # The runs are short on purpose, so that the pictures can be remade on a laptop; their
 # lengths are the *_ITERATIONS variables below, and the docs say which lengths they show.
 # Everything is seeded (--seed 0), so on the numpy backend a rerun gives the same images.
+# The DCGAN pictures are of the Keras tutorial's networks (--arch keras), as docs/dcgan.md says.
 # Runs are written under $RUNS (default /tmp/minigrad-doc-runs), never into the repository;
 # only the PNGs are copied into docs/images/.
 set -euo pipefail
@@ -43,7 +44,7 @@ make_gan() {
 }
 
 make_dcgan() {
-    train dcgan dcgan --iterations "$DCGAN_ITERATIONS" --sample-every 100 --log-every 10
+    train dcgan dcgan --arch keras --iterations "$DCGAN_ITERATIONS" --sample-every 100 --log-every 10
     cp "$RUNS/dcgan/samples_000100.png" "$IMAGES/dcgan_samples_100.png"
     cp "$RUNS/dcgan/samples_final.png" "$IMAGES/dcgan_samples_final.png"
     cp "$RUNS/dcgan/losses.png" "$IMAGES/dcgan_losses.png"
@@ -64,14 +65,14 @@ import sys
 from pathlib import Path
 
 from gan import plots
-from gan.trainers import read_metrics
+from gan.trainers import Log
 
 runs, image = Path(sys.argv[1]), sys.argv[2]
 labels = {"sgan": "SGAN (100 labels + unlabelled)",
           "sgan-supervised-only": "supervised only (100 labels)"}
 rows = []
 for run, label in labels.items():
-    measured = [row for row in read_metrics(runs / run / "metrics.jsonl") if "test_acc" in row]
+    measured = [row for row in Log.read(runs / run / "metrics.jsonl") if "test_acc" in row]
     rows += [{"iteration": row["iteration"], label: row["test_acc"]} for row in measured]
     print(f"{run}: test accuracy {measured[-1]['test_acc']:.4f} at iteration {measured[-1]['iteration']}")
 plots.save_metric_curves(rows, image, list(labels.values()), window=1, ylabel="test accuracy",

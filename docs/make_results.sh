@@ -2,7 +2,7 @@
 # Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
 #
 #   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
-#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan sgan
+#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan sgan dcgan-infogan
 #   BACKEND=cupy bash docs/make_results.sh     # on a GPU
 #
 # Every run is seeded; on the numpy backend a rerun with the same BLAS threads on the same
@@ -11,7 +11,10 @@
 # DCGAN, the SGAN's final grid and accuracy curves) go to docs/images/results_*.png, and
 # each score is printed and written to
 # $RUNS/<run>/scores.json. The iteration counts are those of the runs in results.md (each
-# model's default); set *_ITERATIONS to change them.
+# model's default); set *_ITERATIONS to change them. "dcgan" is the DCGAN of results.md, the
+# Keras tutorial's networks (--arch keras, with their defaults: batches of 128, lr 2e-4, no
+# moving average); "dcgan-infogan", not run unless asked for, trains and scores the default
+# DCGAN (InfoGAN's networks, with the recipe's defaults) into $RUNS/dcgan-infogan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +23,7 @@ RUNS=${RUNS:-/tmp/minigrad-results}
 BACKEND=${BACKEND:-numpy}
 GAN_ITERATIONS=${GAN_ITERATIONS:-90000}
 DCGAN_ITERATIONS=${DCGAN_ITERATIONS:-10000}
+DCGAN_INFOGAN_ITERATIONS=${DCGAN_INFOGAN_ITERATIONS:-5000}
 SGAN_ITERATIONS=${SGAN_ITERATIONS:-8000}
 # One BLAS thread a run, as most runs in results.md had (the DCGAN's had two).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
@@ -48,14 +52,14 @@ import sys
 from pathlib import Path
 
 from gan import plots
-from gan.trainers import read_metrics
+from gan.trainers import Log
 
 runs, image = Path(sys.argv[1]), sys.argv[2]
 rows = []
 for seed in (0, 1, 2):
     for run, label in ((f"sgan{seed}", f"SGAN, labels {seed}"),
                        (f"sgan{seed}-supervised-only", f"supervised only, labels {seed}")):
-        measured = [row for row in read_metrics(runs / run / "metrics.jsonl") if "test_acc" in row]
+        measured = [row for row in Log.read(runs / run / "metrics.jsonl") if "test_acc" in row]
         rows += [{"iteration": row["iteration"], label: row["test_acc"]} for row in measured]
         print(f"{run}: test accuracy {measured[-1]['test_acc']:.4f} at iteration {measured[-1]['iteration']}")
 labels = [key for key in dict.fromkeys(key for row in rows for key in row) if key != "iteration"]
@@ -69,7 +73,8 @@ for part in ${@:-judge gan dcgan sgan}; do
     case $part in
         judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
         gan) train gan gan --seed 0 --iterations "$GAN_ITERATIONS" && score gan ;;
-        dcgan) train dcgan dcgan --seed 0 --iterations "$DCGAN_ITERATIONS" && score dcgan ;;
+        dcgan) train dcgan dcgan --arch keras --seed 0 --iterations "$DCGAN_ITERATIONS" && score dcgan ;;
+        dcgan-infogan) train dcgan dcgan-infogan --seed 0 --iterations "$DCGAN_INFOGAN_ITERATIONS" && score dcgan-infogan ;;
         sgan)
             for seed in 0 1 2; do  # three labelled sets of 100 images, the same for both runs
                 train sgan "sgan$seed" --seed "$seed" --iterations "$SGAN_ITERATIONS"
@@ -77,6 +82,6 @@ for part in ${@:-judge gan dcgan sgan}; do
             done
             cp "$RUNS/sgan0/samples_final.png" docs/images/results_sgan.png
             sgan_accuracy_plot ;;
-        *) echo "unknown part $part: choose from judge gan dcgan sgan" >&2; exit 2 ;;
+        *) echo "unknown part $part: choose from judge gan dcgan sgan dcgan-infogan" >&2; exit 2 ;;
     esac
 done

@@ -15,13 +15,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from
 
 from gan import cli  # noqa: E402
 
-# The book's settings: batches of 32, Keras' default Adam (1e-3, beta1 0.9), 8,000 iterations.
-DEFAULTS = dict(iterations=8_000, batch_size=32, lr=1e-3, beta1=0.9,
-                log_every=100, sample_every=800, checkpoint_every=800, eval_every=800)
-
 
 def main(argv=None):
-    return cli.main("sgan", __doc__.splitlines()[0], DEFAULTS, argv)
+    return cli.main("sgan", argv)
 
 
 if __name__ == "__main__":

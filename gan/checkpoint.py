@@ -18,10 +18,13 @@ either the old checkpoint or the new one, never a half-written file.
 import json
 import os
 import pathlib
+import zipfile
+import zlib
 
 import numpy
 
 FORMAT = "minigrad-checkpoint/1"
+META_KEYS = ("kind", "config", "iteration", "optimizers", "state")
 
 
 class CheckpointError(ValueError):
@@ -35,6 +38,7 @@ def save_npz(path, arrays, meta):
     path.parent.mkdir(parents=True, exist_ok=True)
     if "meta" in arrays:
         raise ValueError("'meta' is reserved for the JSON document")
+    remove_stale_temporaries(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as f:
@@ -46,6 +50,27 @@ def save_npz(path, arrays, meta):
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)  # make the rename itself survive a power cut
+
+
+def remove_stale_temporaries(folder):
+    """Delete the temporary files (.NAME.PID.tmp) of writes whose process is gone: a run
+    killed with `kill -9` mid-write leaves one behind, as large as a checkpoint."""
+    for temporary in pathlib.Path(folder).glob(".*.*.tmp"):
+        pid = temporary.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            temporary.unlink(missing_ok=True)
+
+
+def _process_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
 
 
 def _fsync_directory(directory):
@@ -61,17 +86,39 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
-def load_npz(path):
-    """(arrays, meta) from a file written by `save_npz`; never unpickles anything."""
+def read_npz(path, what="checkpoint"):
+    """The arrays of an .npz file; never unpickles anything. Any file that is not a readable
+    .npz (missing, empty, cut short, damaged, another format) raises one CheckpointError
+    naming the file, `what` it should have been, and what is wrong with it."""
     path = pathlib.Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no {what} at {path}")
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        raise CheckpointError(f"{path} is a folder, not a {what}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(f"{path} is empty: not a {what} (a write that never finished?)")
+    if head != b"PK\x03\x04":
+        raise CheckpointError(f"{path} is not a {what}: it is not an .npz (zip) archive")
     try:
         with numpy.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+            return {name: npz[name] for name in npz.files}
+    except ValueError as e:  # numpy's words for an object array: refused, never unpickled
+        raise CheckpointError(f"{path} is not a readable {what} ({e})") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise CheckpointError(f"{path} is damaged or cut short ({type(e).__name__}: {e})") from None
+
+
+def load_npz(path, what="checkpoint"):
+    """(arrays, meta) from a file written by `save_npz` (see `read_npz` for its errors)."""
+    arrays = read_npz(path, what)
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path} is not a {what}: it has no 'meta' document")
+    try:
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{path} is not a readable minigrad checkpoint ({e})") from e
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its 'meta' document is not valid JSON ({e})") from None
     return arrays, meta
 
 
@@ -124,12 +171,15 @@ def save_training(path, *, kind, config, iteration, modules, optimizers, arrays=
 
 
 def read_training(path):
-    """(arrays, meta) of a training checkpoint, after checking that it is one."""
+    """(arrays, meta) of a training checkpoint, after checking that it is one, whole."""
     arrays, meta = load_npz(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a minigrad training checkpoint "
                               f"(format {meta.get('format') if isinstance(meta, dict) else None!r}, "
                               f"expected {FORMAT!r})")
+    missing = [key for key in META_KEYS if key not in meta]
+    if missing:
+        raise CheckpointError(f"{path} is damaged: its metadata lacks {', '.join(missing)}")
     return arrays, meta
 
 
@@ -159,5 +209,9 @@ def load_training(path, *, kind, config, modules, optimizers, free_keys=()):
         except (KeyError, ValueError) as e:
             raise CheckpointError(f"{path}: the {name} weights do not fit this model: {e}") from e
     for name, optimizer in optimizers.items():
-        optimizer.load_state_dict(unflatten_state(meta["optimizers"][name], arrays))
+        try:
+            optimizer.load_state_dict(unflatten_state(meta["optimizers"][name], arrays))
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{path}: the {name} optimizer state does not fit this model: "
+                                  f"{type(e).__name__}: {e}") from e
     return meta["iteration"], arrays, meta["state"]

@@ -1,20 +1,29 @@
-"""The command line shared by examples/gan.py, examples/dcgan.py and examples/sgan.py.
+"""The command line of every training example (examples/*.py call `main(model)`), and the
+flag types and checks that gan.sample, gan.evaluate and gan.judge share.
 
-Each example names its model and its defaults (those that train a good model) and calls
-`main(kind, description, defaults, argv)`; the flags, the checks and the exit codes are
-here, once:
+A training command's flags are the common ones below, whose defaults come from the model's
+recipe (gan/recipes.py) and whose choices come from the registries (backends, datasets,
+models), plus the recipe's own (its options dataclass). Exit codes:
 
     0    trained to the end
-    1    stopped by an error: the message says what to do (missing data, a checkpoint that
-         does not fit, a loss that became NaN)
+    1    stopped by an error: the message, on a line starting with `error:`, says what to
+         do (missing data, a folder that holds another run, a checkpoint that does not
+         fit, a loss that became NaN)
+    2    a flag with a bad value (argparse's usage message)
     130  interrupted with Ctrl-C, after writing a checkpoint to resume from
 """
 import argparse
+import dataclasses
+import math
 import sys
 
-DRY_RUN_IMAGES = 256  # the slice of the data a --dry-run trains on
+from minigrad.backend import BACKENDS
+
+from . import data
+from .config import DRY_RUN_IMAGES, ConfigError, TrainConfig, check, options_fields
 
 
+# ----------------------------------------------------------------------------- flag types
 def positive_int(text):
     value = int(text)
     if value < 1:
@@ -22,10 +31,32 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def positive_float(text):
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def fraction_below_one(text):
+    """A number in [0, 1): Adam's β₁, a moving average's decay."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def probability(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -36,76 +67,113 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
-def build_parser(kind, description, defaults):
-    """The parser of a training command line; `defaults` sets iterations, batch_size, lr,
-    beta1 and the logging intervals of this model."""
-    parser = argparse.ArgumentParser(description=description,
+def add_common_flags(parser, backend=True, dataset=True):
+    """--backend, --dataset and --data-dir, with their choices from the registries."""
+    if backend:
+        parser.add_argument("--backend", default="numpy", choices=BACKENDS,
+                            help="numpy (CPU) or cupy (NVIDIA GPU); strict is the test suite's")
+    if dataset:
+        parser.add_argument("--dataset", default="mnist", choices=tuple(data.DATASETS))
+        parser.add_argument("--data-dir", default=None,
+                            help="folder of the dataset's IDX files (default: $MINIGRAD_DATA, then the user cache)")
+
+
+# ----------------------------------------------------------------------------- training
+def build_parser(recipe):
+    """The parser of a training command line, with `recipe`'s defaults and flags. Flags the
+    recipe sets a default for parse to None when not given: `parse_config` fills them in,
+    after the recipe's own flags have said which defaults apply (--arch keras has its own)."""
+    d = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **recipe.defaults}
+    parser = argparse.ArgumentParser(description=recipe.summary, epilog=recipe.defaults_note or None,
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "strict"),
-                        help="numpy (CPU) or cupy (NVIDIA GPU); strict is the test suite's")
+
+    def add(group, name, type, help):
+        key = name[2:].replace("-", "_")
+        default = d[key] if d[key] is not None else "none"
+        group.add_argument(name, type=type, default=None, help=f"{help} (default {default})")
+
+    add_common_flags(parser)
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--iterations", type=positive_int, default=None,
-                        help=f"training iterations in all (default {defaults['iterations']})")
+    add(length, "--iterations", positive_int, "training iterations in all")
     length.add_argument("--epochs", type=positive_float, default=None,
                         help="training length in passes over the training images, instead of --iterations")
-    parser.add_argument("--batch-size", type=positive_int, default=defaults["batch_size"])
-    parser.add_argument("--lr", type=positive_float, default=defaults["lr"], help="Adam's learning rate")
-    parser.add_argument("--beta1", type=float, default=defaults["beta1"], help="Adam's beta1")
-    parser.add_argument("--seed", type=int, default=0,
+    add(parser, "--batch-size", positive_int, "images in a batch")
+    add(parser, "--lr", positive_float, "Adam's learning rate (D's, and G's unless --g-lr)")
+    add(parser, "--g-lr", positive_float, "G's learning rate; none: the same as --lr")
+    add(parser, "--beta1", fraction_below_one, "Adam's beta1")
+    add(parser, "--ema", fraction_below_one,
+        "decay of a moving average of G's weights that samples are drawn from; 0: sample from G itself")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seeds the weights, the noise, the batch order and the labelled subset")
-    parser.add_argument("--out", default=f"runs/{kind}",
+    parser.add_argument("--out", default=f"runs/{recipe.name}",
                         help="folder for sample grids, loss curves, metrics.jsonl and latest.npz")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder of the dataset's IDX files (default: $MINIGRAD_DATA, then the user cache)")
-    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="train (and test) on the first N images only, for quick experiments")
-    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PATH",
-                        help="continue from a checkpoint (without PATH: OUT/latest.npz)")
-    parser.add_argument("--log-every", type=positive_int, default=defaults.get("log_every", 100),
-                        help="iterations between rows of metrics.jsonl")
-    parser.add_argument("--sample-every", type=positive_int, default=defaults.get("sample_every", 1000),
-                        help="iterations between fixed-noise sample grids")
-    parser.add_argument("--checkpoint-every", type=positive_int, default=defaults.get("checkpoint_every", 1000),
-                        help="iterations between checkpoints (one is also written at the end and on Ctrl-C)")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const="latest", default=None, metavar="PATH",
+                       help="continue from a checkpoint (without PATH: OUT/latest.npz)")
+    start.add_argument("--overwrite", action="store_true",
+                       help="start afresh in an --out that holds another run (its checkpoint "
+                            "is replaced at the first checkpoint)")
+    add(parser, "--log-every", positive_int, "iterations between rows of metrics.jsonl")
+    add(parser, "--sample-every", positive_int, "iterations between fixed-noise sample grids")
+    add(parser, "--checkpoint-every", positive_int,
+        "iterations between checkpoints (one is also written at the end and on Ctrl-C)")
+    if recipe.evaluate is not None:
+        add(parser, "--eval-every", positive_int, "iterations between test-set measurements")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"a smoke test: 2 iterations on {DRY_RUN_IMAGES} images, every output written")
-    if kind == "sgan":
-        parser.add_argument("--num-labeled", type=positive_int, default=100,
-                            help="training images whose labels the discriminator sees")
-        parser.add_argument("--first-labeled", action="store_true",
-                            help="label the first N images, as the book does, instead of N/10 per class chosen by --seed")
-        parser.add_argument("--supervised-only", action="store_true",
-                            help="train the same discriminator on the labelled images alone (the baseline)")
-        parser.add_argument("--eval-every", type=positive_int, default=defaults.get("eval_every", 500),
-                            help="iterations between test-set accuracy measurements")
+    for f in options_fields(recipe.options):
+        settings = dict(f.metadata)
+        name = "--" + f.name.replace("_", "-")
+        if f.type is bool:
+            parser.add_argument(name, action="store_true", **settings)
+        else:
+            settings.setdefault("type", positive_int if f.type is int else str)
+            parser.add_argument(name, default=f.default, **settings)
     return parser
 
 
-def parse_args(kind, description, defaults, argv=None):
-    args = build_parser(kind, description, defaults).parse_args(argv)
-    if args.iterations is None and args.epochs is None:
-        args.iterations = defaults["iterations"]
-    if args.dry_run:
-        args.iterations, args.epochs = 2, None
-        args.limit = min(args.limit or DRY_RUN_IMAGES, DRY_RUN_IMAGES)
-        args.log_every = args.sample_every = args.checkpoint_every = 1
-        if kind == "sgan":
-            args.eval_every = 1
-    return args
+def parse_config(recipe, argv=None):
+    """The TrainConfig a command line asks for; argparse's exit 2 for bad values."""
+    parser = build_parser(recipe)
+    args = vars(parser.parse_args(argv))
+    options = None
+    if recipe.options is not None:
+        options = recipe.options(**{f.name: args.pop(f.name) for f in options_fields(recipe.options)})
+    defaults = {**recipe.defaults, **recipe.defaults_for(options)}
+    for key, value in defaults.items():
+        if args.get(key) is None and key != "epochs":
+            args[key] = value
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(model=recipe.name, options=options,
+                         **{k: v for k, v in args.items() if k in fields and v is not None})
+    if config.epochs is not None:
+        config = dataclasses.replace(config, iterations=None)
+    if config.dry_run:
+        config = config.as_dry_run()
+    try:
+        check(config)
+    except ConfigError as e:
+        parser.error(str(e))
+    return config
 
 
-def main(kind, description, defaults, argv=None):
-    """Parse `argv` (default sys.argv[1:]), train, and return the exit code."""
+def main(model, argv=None):
+    """Parse `argv` (default sys.argv[1:]), train `model`, and return the exit code."""
     from . import trainers
     from .checkpoint import CheckpointError
-    from .data import DataError
+    from .recipes import get_recipe
 
-    args = parse_args(kind, description, defaults, argv)
+    recipe = get_recipe(model)
+    config = parse_config(recipe, argv)
     try:
-        outcome = trainers.train(kind, args)
-    except (CheckpointError, DataError, trainers.TrainingDiverged) as e:
+        outcome = trainers.train(recipe, config)
+    except (ConfigError, CheckpointError, data.DataError, trainers.TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a disk that filled up, a folder removed mid-run
+        print(f"error: {e}; the last checkpoint in --out is left as it was", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C: out at once, mid-iteration
         print("stopped at once; the last checkpoint in --out is left as it was", file=sys.stderr)

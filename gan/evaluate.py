@@ -10,6 +10,7 @@ and the class histogram with how many of the 10 classes appear.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -19,12 +20,14 @@ from .judge import load_judge
 
 def load_samples(path):
     """Images (n, 1, 28, 28) in [-1, 1] from a samples file, checked."""
-    with np.load(path, allow_pickle=False) as npz:
-        if "images" not in npz.files:
-            raise ValueError(f"{path} has no 'images' array (it has {npz.files})")
-        images = npz["images"]
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{path}: images of shape {images.shape}, expected (n, 28, 28)")
+    arrays = checkpoint.read_npz(path, "samples file (an .npz from gan.sample)")
+    if "images" not in arrays:
+        raise ValueError(f"{path} has no 'images' array (it has {sorted(arrays)}); make one with gan.sample")
+    images = arrays["images"]
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 2:
+        raise ValueError(f"{path}: images of shape {images.shape}, expected (n, 28, 28) with n >= 2")
+    if images.dtype.kind != "f" or not np.isfinite(images).all():
+        raise ValueError(f"{path}: images must be finite floats, got {images.dtype}")
     if images.min() < 0 or images.max() > 1:
         raise ValueError(f"{path}: pixels from {images.min()} to {images.max()}, expected [0, 1]")
     return (images[:, None].astype(np.float32) * 2 - 1)
@@ -63,26 +66,29 @@ def main(argv=None):
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("samples", help="a .npz with images (n, 28, 28) in [0, 1]")
     parser.add_argument("--judge", default=None, help="the judge's file (default: the user cache)")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder of the IDX files (default: $MINIGRAD_DATA, then the user cache)")
-    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
-    parser.add_argument("--seed", type=int, default=0, help="picks the real baseline images")
-    parser.add_argument("--limit", type=int, default=None, help="compare with the first N test images only")
+    cli.add_common_flags(parser, backend=False)
+    parser.add_argument("--seed", type=cli.non_negative_int, default=0, help="picks the real baseline images")
+    parser.add_argument("--limit", type=cli.positive_int, default=None,
+                        help="compare with the first N test images only (N >= 2)")
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 2:
+        parser.error("--limit must be at least 2: a covariance needs two test images")
 
     try:
+        if args.json and Path(args.json).exists() and Path(args.json).resolve() == Path(args.samples).resolve():
+            raise ValueError(f"--json {args.json} would overwrite the samples it reads; choose another file")
         images = load_samples(args.samples)
         judge = load_judge(args.judge, args.dataset)
         dataset = data.load_dataset(args.dataset, args.data_dir)
+        results = evaluate(images, judge, dataset, args.seed, args.limit)
+        print(report(results, dataset.class_names))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
     except (ValueError, OSError, checkpoint.CheckpointError, data.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    results = evaluate(images, judge, dataset, args.seed, args.limit)
-    print(report(results, dataset.class_names))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
     return 0
 
 

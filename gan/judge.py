@@ -23,7 +23,7 @@ import minigrad
 from minigrad import functional as F
 from minigrad import nn, optim
 
-from . import checkpoint, cli, data
+from . import batches, checkpoint, cli, data
 
 FORMAT = "minigrad-judge/1"
 
@@ -76,9 +76,9 @@ def default_path(dataset="mnist"):
 
 
 def accuracy(model, images, labels):
-    """Test accuracy of a LeNet (evaluated in eval mode, then put back in training mode)."""
-    probs, _ = Judge(model)(images)
-    model.train()
+    """Test accuracy of a LeNet, measured in eval mode (its own mode is kept)."""
+    with model.evaluating():
+        probs, _ = Judge(model)(images)
     return float((probs.argmax(axis=1) == labels).mean())
 
 
@@ -89,7 +89,7 @@ def train_judge(dataset, epochs=5, batch_size=128, lr=1e-3, seed=0, limit=None, 
     images, labels = data.to_unit_range(dataset.train_images[:limit]), dataset.train_labels[:limit]
     model = LeNet(dataset.num_classes)
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    sampler = data.BatchSampler(len(images), batch_size, seed)
+    sampler = batches.BatchSampler(len(images), batch_size, seed)
     iterations = int(epochs * sampler.batches_per_epoch)
     with tqdm(range(iterations), desc="judge", disable=not progress, dynamic_ncols=True) as bar:
         for i in bar:
@@ -116,47 +116,53 @@ def load_judge(path=None, dataset="mnist"):
         raise checkpoint.CheckpointError(
             f"no judge at {path}; train it once with: python -m gan.judge --dataset {dataset} "
             f"--data-dir FOLDER_OF_THE_IDX_FILES" + (f" --out {path}" if path != default_path(dataset) else ""))
-    arrays, meta = checkpoint.load_npz(path)
+    arrays, meta = checkpoint.load_npz(path, "judge")
     if meta.get("format") != FORMAT:
         raise checkpoint.CheckpointError(f"{path} is not a judge (format {meta.get('format')!r})")
     model = LeNet(meta.get("num_classes", 10))
-    model.load_state_dict(arrays)
+    try:
+        model.load_state_dict(arrays)
+    except ValueError as e:
+        raise checkpoint.CheckpointError(f"{path}: the judge's weights do not fit: {e}") from None
     return Judge(model, meta)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the judge classifier that gan.evaluate uses.",
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="folder of the IDX files (default: $MINIGRAD_DATA, the cache)")
-    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
+    cli.add_common_flags(parser)
     parser.add_argument("--out", default=None, help="where to write the judge (default: the user cache)")
-    parser.add_argument("--epochs", type=float, default=5)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "strict"))
-    parser.add_argument("--limit", type=int, default=None, help="use the first N train and test images only")
-    parser.add_argument("--min-accuracy", type=float, default=0.99,
+    parser.add_argument("--epochs", type=cli.positive_float, default=5)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=128)
+    parser.add_argument("--lr", type=cli.positive_float, default=1e-3)
+    parser.add_argument("--seed", type=cli.non_negative_int, default=0)
+    parser.add_argument("--limit", type=cli.positive_int, default=None, help="use the first N train and test images only")
+    parser.add_argument("--min-accuracy", type=cli.probability, default=0.99,
                         help="refuse to save a judge below this test accuracy")
     args = parser.parse_args(argv)
 
-    minigrad.set_backend(args.backend)
+    path = Path(args.out) if args.out else default_path(args.dataset)
     try:
+        if path.is_dir():
+            raise checkpoint.CheckpointError(f"--out {path} is a folder; name the file to write the judge to")
+        minigrad.set_backend(args.backend)
         dataset = data.load_dataset(args.dataset, args.data_dir)
-    except data.DataError as e:
+        if args.batch_size > len(dataset.train_images[:args.limit]):
+            raise data.DataError(f"--batch-size {args.batch_size} is larger than the "
+                                 f"{len(dataset.train_images[:args.limit])} training images; lower it")
+        started = time.perf_counter()
+        model, test_accuracy = train_judge(dataset, args.epochs, args.batch_size, args.lr, args.seed, args.limit)
+        seconds = time.perf_counter() - started
+        print(f"judge: test accuracy {test_accuracy:.4f} after {args.epochs} epochs ({seconds:.0f} s)")
+        if test_accuracy < args.min_accuracy:
+            print(f"error: below --min-accuracy {args.min_accuracy}; not saved (train longer: --epochs)",
+                  file=sys.stderr)
+            return 1
+        save_judge(path, model, {"dataset": args.dataset, "num_classes": dataset.num_classes,
+                                 "test_accuracy": test_accuracy, "epochs": args.epochs, "seed": args.seed})
+    except (checkpoint.CheckpointError, data.DataError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    started = time.perf_counter()
-    model, test_accuracy = train_judge(dataset, args.epochs, args.batch_size, args.lr, args.seed, args.limit)
-    seconds = time.perf_counter() - started
-    print(f"judge: test accuracy {test_accuracy:.4f} after {args.epochs} epochs ({seconds:.0f} s)")
-    if test_accuracy < args.min_accuracy:
-        print(f"error: below --min-accuracy {args.min_accuracy}; not saved (train longer: --epochs)",
-              file=sys.stderr)
-        return 1
-    path = Path(args.out) if args.out else default_path(args.dataset)
-    save_judge(path, model, {"dataset": args.dataset, "num_classes": dataset.num_classes,
-                             "test_accuracy": test_accuracy, "epochs": args.epochs, "seed": args.seed})
     print(f"saved to {path}")
     return 0
 

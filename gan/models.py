@@ -5,14 +5,21 @@ Generators map latent vectors z of shape (N, 100) to images (N, 1, 28, 28) in [-
 they never reach log(0).
 
 - "gan":   the MLP GAN of the PyTorch tutorials.
-- "dcgan": the Keras DCGAN tutorial's convolutional GAN, weights drawn from N(0, 0.02) as
-           the DCGAN paper (Radford et al., 2015) asks.
+- "dcgan": two convolutional GANs, weights drawn from N(0, 0.02) as the DCGAN paper
+           (Radford et al., 2015) asks (`dcgan_init`): the MNIST networks of InfoGAN
+           (Chen et al., 2016; the default, `--arch infogan`) and the Keras DCGAN
+           tutorial's (`--arch keras`).
 - "sgan":  the semi-supervised GAN of *GANs in Action*, chapter 7: the discriminator
            returns 10 class logits; real-versus-fake is read from the same logits
            (`real_fake_logit`).
 """
+import minigrad
+from minigrad import backend
 from minigrad import functional as F
 from minigrad import nn
+from minigrad.nn import init
+
+from . import data
 
 LATENT_DIM = 100
 IMAGE_SHAPE = (1, 28, 28)
@@ -63,7 +70,72 @@ class MLPDiscriminator(nn.Module):
 
 
 # ----------------------------------------------------------------------------- DCGAN
-class DCGANGenerator(nn.Module):
+def dcgan_init(module):
+    """The DCGAN paper's initialisation, for `model.apply(dcgan_init)`: dense and
+    convolution weights N(0, 0.02²) and biases 0; BatchNorm γ N(1, 0.02²) and β 0."""
+    if isinstance(module, (nn.Dense, nn.Conv2D, nn.ConvTranspose2D)):
+        init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm) and module.affine:
+        init.normal_(module.gamma, 1.0, 0.02)
+        init.zeros_(module.beta)
+
+
+class InfoGANGenerator(nn.Module):
+    """InfoGAN's MNIST generator (Chen et al. 2016, also Lucic et al. 2018): two dense
+    layers, then two transposed convolutions of 4×4 kernels and stride 2 (7 → 14 → 28)."""
+
+    def __init__(self, latent_dim=LATENT_DIM):
+        super().__init__()
+        self.net = nn.Sequential(                                       # z: (N, 100)
+            nn.Dense(latent_dim, 1024),                                 # (N, 1024)
+            nn.BatchNorm(1024),
+            nn.ReLU(),
+            nn.Dense(1024, 128 * 7 * 7),                                # (N, 6272)
+            nn.BatchNorm(128 * 7 * 7),
+            nn.ReLU(),
+            nn.Reshape((128, 7, 7)),                                    # (N, 128, 7, 7)
+            nn.ConvTranspose2D(128, 64, 4, stride=2, padding=1),        # (N, 64, 14, 14)
+            nn.BatchNorm(64),
+            nn.ReLU(),
+            nn.ConvTranspose2D(64, 1, 4, stride=2, padding=1),          # (N, 1, 28, 28)
+            nn.Tanh(),
+        )
+        self.apply(dcgan_init)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class InfoGANDiscriminator(nn.Module):
+    """InfoGAN's MNIST discriminator: two 4×4 stride-2 convolutions (28 → 14 → 7), a dense
+    layer of 1024, BatchNorm after every layer but the first and the last."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(                                       # x: (N, 1, 28, 28)
+            nn.Conv2D(1, 64, 4, stride=2, padding=1),                   # (N, 64, 14, 14)
+            nn.LeakyReLU(0.1),
+            nn.Conv2D(64, 128, 4, stride=2, padding=1),                 # (N, 128, 7, 7)
+            nn.BatchNorm(128),
+            nn.LeakyReLU(0.1),
+            nn.Flatten(),                                               # (N, 6272)
+            nn.Dense(128 * 7 * 7, 1024),                                # (N, 1024)
+            nn.BatchNorm(1024),
+            nn.LeakyReLU(0.1),
+            nn.Dense(1024, 1),                                          # (N, 1) logit of "real"
+        )
+        self.apply(dcgan_init)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class KerasDCGANGenerator(nn.Module):
+    """The Keras DCGAN tutorial's generator (`--arch keras`): nearest-neighbour upsampling
+    followed by 5×5 convolutions."""
+
     def __init__(self, latent_dim=LATENT_DIM):
         super().__init__()
         self.net = nn.Sequential(                             # z: (N, 100)
@@ -79,13 +151,13 @@ class DCGANGenerator(nn.Module):
             nn.Conv2D(64, 1, 5, padding="same"),              # (N, 1, 28, 28)
             nn.Tanh(),
         )
-        nn.init.normal_(self, std=0.02)
+        self.apply(dcgan_init)
 
     def forward(self, z):
         return self.net(z)
 
 
-class DCGANDiscriminator(nn.Module):
+class KerasDCGANDiscriminator(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(                             # x: (N, 1, 28, 28)
@@ -98,10 +170,16 @@ class DCGANDiscriminator(nn.Module):
             nn.Flatten(),                                     # (N, 6272)
             nn.Dense(128 * 7 * 7, 1),                         # (N, 1) logit of "real"
         )
-        nn.init.normal_(self, std=0.02)
+        self.apply(dcgan_init)
 
     def forward(self, x):
         return self.net(x)
+
+
+DCGAN_ARCHITECTURES = {  # --arch of examples/dcgan.py
+    "infogan": (InfoGANGenerator, InfoGANDiscriminator),
+    "keras": (KerasDCGANGenerator, KerasDCGANDiscriminator),
+}
 
 
 # ----------------------------------------------------------------------------- SGAN
@@ -162,17 +240,21 @@ def real_fake_logit(class_logits):
     return F.logsumexp(class_logits, axis=1)
 
 
-# ----------------------------------------------------------------------------- registry
-MODELS = {
-    "gan": (MLPGenerator, MLPDiscriminator),
-    "dcgan": (DCGANGenerator, DCGANDiscriminator),
-    "sgan": (SGANGenerator, SGANDiscriminator),
-}
+# ----------------------------------------------------------------------------- using them
+def generate(G, latent):
+    """Images G draws from host latent vectors, in eval mode, as host pixels in [0, 1]:
+    (N, 28, 28) float32, mapped back from tanh's range with (x + 1) / 2."""
+    with G.evaluating(), minigrad.no_grad():
+        images = G(minigrad.tensor(latent)).numpy()
+    return data.from_unit_range(images[:, 0])
 
 
-def build_models(kind, latent_dim=LATENT_DIM):
-    """(generator, discriminator) of a model kind: "gan", "dcgan" or "sgan"."""
-    if kind not in MODELS:
-        raise ValueError(f"unknown model kind {kind!r}; choose one of {sorted(MODELS)}")
-    generator_class, discriminator_class = MODELS[kind]
-    return generator_class(latent_dim), discriminator_class()
+def classifier_accuracy(D, images, labels, batch_size=1000):
+    """Accuracy of D's class logits (argmax) on host images and labels, in eval mode."""
+    correct = 0
+    with D.evaluating(), minigrad.no_grad():
+        for start in range(0, len(images), batch_size):
+            logits = D(minigrad.tensor(images[start:start + batch_size]))
+            predicted = backend.to_numpy(logits.data.argmax(axis=1))
+            correct += int((predicted == labels[start:start + batch_size]).sum())
+    return correct / len(images)

@@ -194,6 +194,23 @@ def to_backend(array, name):
     return backend_module(name).array(to_numpy(array))
 
 
+def as_array_like(value, like, dtype=None):
+    """`value` as an array on the backend of the array `like`, in `dtype` if given: the
+    one way values that are not inputs of an op (targets, masks, indices, constants,
+    upstream gradients) reach an op's backend.
+
+    value: a Tensor (its .data), an array of any backend (one on another backend goes
+    through the host: CuPy refuses an implicit move), a number or a (nested) list.
+    No copy when value is already an array of that backend and dtype (xp.asarray).
+    """
+    if hasattr(value, "requires_grad"):  # a Tensor (tensor.py imports this module, not back)
+        value = value.data
+    name = backend_of(like)
+    if hasattr(value, "shape") and not isinstance(value, numpy.generic) and backend_of(value) != name:
+        value = to_numpy(value)
+    return backend_module(name).asarray(value, dtype=dtype)
+
+
 def to_numpy(array):
     """A plain host NumPy array, whatever backend `array` is on."""
     kind = backend_of(array)

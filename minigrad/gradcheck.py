@@ -101,8 +101,8 @@ def gradgradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode
 
     with no_grad():
         out = fn(*inputs)  # for its shape and backend
-    v = Tensor._wrap(backend.get_array_module(out.data).asarray(
-        numpy.random.default_rng(seed + 2).standard_normal(out.shape)), requires_grad=True)
+    v = Tensor._wrap(backend.as_array_like(
+        numpy.random.default_rng(seed + 2).standard_normal(out.shape), out.data), requires_grad=True)
     by_graph = gradient(inputs, checked, v, create_graph=True)
     by_arrays = gradient(inputs, checked, v, create_graph=False)
     for i, (g, expected) in enumerate(zip(by_graph, by_arrays)):

@@ -94,7 +94,7 @@ class Function:
         op.needs_input_grad = tuple(t.requires_grad for t in tensors)
         y = op.forward(*[t.data for t in tensors])
         if isinstance(y, numpy.generic):  # NumPy reductions return scalars, not 0-d arrays
-            y = backend.backend_module(backend.backend_of(tensors[0].data)).asarray(y)
+            y = backend.as_array_like(y, tensors[0].data)
         out = Tensor._wrap(y)
         if _grad_enabled and any(op.needs_input_grad):
             out.requires_grad = True
@@ -117,9 +117,8 @@ def _as_tensors(inputs, op_name):
                 f"move tensors with .to('{names[0]}') first")
     if len(tensors) == len(inputs):
         return inputs
-    xp = backend.get_array_module(first)
-    return tuple(x if isinstance(x, Tensor) else Tensor._wrap(xp.asarray(x, dtype=first.dtype))
-                 for x in inputs)
+    return tuple(x if isinstance(x, Tensor)
+                 else Tensor._wrap(backend.as_array_like(x, first, first.dtype)) for x in inputs)
 
 
 def _is_number(x):
@@ -253,7 +252,7 @@ class Tensor:
 def _check_grad(op, x, gx):
     """A gradient an op returned, checked against its input (a custom op's usual bug)."""
     if isinstance(gx, numpy.generic):  # NumPy turns 0-d results into scalars
-        gx = backend.get_array_module(x.data).asarray(gx)
+        gx = backend.as_array_like(gx, x.data)
     if gx.shape != x.shape:
         raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
                            f"{gx.shape} for an input of shape {x.shape}")
@@ -310,16 +309,19 @@ def _retain(retain_graph, create_graph):
 def _upstream_gradient(y, g, create_graph, caller):
     """The upstream gradient of y: a raw array, or a Tensor (keeping its graph) for
     create_graph; ones for a tensor of one element when g is None."""
-    xp = backend.get_array_module(y.data)
     if g is None:
         if y.size != 1:
             raise RuntimeError(f"{caller}: a tensor of shape {y.shape} needs an "
                                "upstream gradient of that shape: backward(grad)")
-        g = xp.ones_like(y.data)
-    elif isinstance(g, Tensor):
-        g = g if create_graph else g.data
-    else:
-        g = xp.asarray(g, dtype=y.dtype)
+        g = backend.get_array_module(y.data).ones_like(y.data)
+    elif isinstance(g, Tensor) and create_graph:  # kept as it is: a cast would cut its graph
+        if g.dtype != y.dtype or backend.backend_of(g.data) != backend.backend_of(y.data):
+            raise TypeError(f"{caller}: with create_graph=True an upstream gradient Tensor must "
+                            f"have the tensor's dtype and backend ({y.dtype} on "
+                            f"{backend.backend_of(y.data)}), got {g.dtype} on "
+                            f"{backend.backend_of(g.data)}; convert it with .to(...) first")
+    else:  # any value (a Tensor too) takes y's dtype and backend
+        g = backend.as_array_like(g, y.data, y.dtype)
     if g.shape != y.shape:
         raise ValueError(f"{caller}: upstream gradient of shape {g.shape} "
                          f"for a tensor of shape {y.shape}")
@@ -394,8 +396,8 @@ def _leading_to(order, wanted):
 
 def _check_graph_grad(op, x, gx):
     """_check_grad for a gradient Tensor of backward_graph; a cast would cut the graph."""
-    if not isinstance(gx, Tensor):
-        gx = Tensor._wrap(backend.get_array_module(x.data).asarray(gx))
+    if not isinstance(gx, Tensor):  # a constant gradient (an array, or a NumPy scalar)
+        gx = Tensor._wrap(backend.as_array_like(gx, x.data))
     if gx.shape != x.shape:
         raise RuntimeError(f"{type(op).__name__}.backward_graph returned a gradient of shape "
                            f"{gx.shape} for an input of shape {x.shape}")

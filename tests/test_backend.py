@@ -117,6 +117,43 @@ def test_to_moves_between_numpy_and_strict():
     assert t.to(dtype=minigrad.float64).dtype == minigrad.float64
 
 
+@pytest.mark.parametrize("like_backend", ["numpy", "strict"])
+def test_as_array_like_puts_any_value_on_the_backend_of_like(like_backend):
+    like = mg_backend.backend_module(like_backend).zeros(2, dtype=np.float32)
+    other = "strict" if like_backend == "numpy" else "numpy"
+    values = {"number": 2.5, "numpy scalar": np.float64(2.5), "list": [1, 2],
+              "host array": np.array([1.0, 2.0]), "other backend": mg_backend.to_backend(np.ones(2), other),
+              "tensor": minigrad.tensor([1.0, 2.0], backend=other)}
+    for name, value in values.items():
+        for dtype in (None, np.float32):
+            array = mg_backend.as_array_like(value, like, dtype)
+            assert mg_backend.backend_of(array) == like_backend, name
+            assert not isinstance(array, np.generic), name  # a 0-d array, not a NumPy scalar
+            assert dtype is None or array.dtype == dtype, name
+            np.testing.assert_array_equal(mg_backend.to_numpy(array), np.asarray(
+                mg_backend.to_numpy(value.data) if name == "tensor" else
+                mg_backend.to_numpy(value) if name == "other backend" else value), err_msg=name)
+
+
+def test_as_array_like_does_not_copy_an_array_already_in_place(backend):
+    t = minigrad.tensor([1.0, 2.0])
+    for value in (t, t.data):
+        array = mg_backend.as_array_like(value, t.data, t.dtype)
+        array[0] = 7.0
+        assert t.numpy()[0] == 7.0
+    assert mg_backend.as_array_like(t, t.data, np.float64).dtype == np.float64
+
+
+def test_an_upstream_gradient_takes_the_tensor_dtype_and_backend(backend):
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    for grad in ([1.0, 3.0], np.array([1.0, 3.0]), minigrad.tensor([1.0, 3.0], dtype=minigrad.float64,
+                                                                   backend="numpy")):
+        x.grad = None
+        (x * 2.0).backward(grad)
+        assert x.grad.dtype == np.float32 and mg_backend.backend_of(x.grad) == backend
+        np.testing.assert_array_equal(mg_backend.to_numpy(x.grad), [2.0, 6.0])
+
+
 def test_gradients_live_on_the_tensor_backend(backend):
     x = minigrad.tensor([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()

@@ -27,6 +27,8 @@ def test_resume_continues_exactly_as_one_straight_run(kind, backend, mnist_dir, 
     assert sorted(arrays_a) == sorted(arrays_b)
     if kind != "gan":  # their generators have BatchNorm: its running statistics are saved
         assert any(name.startswith("G/") and name.endswith("running_var") for name in arrays_a)
+    if kind == "dcgan":  # and the moving average of G's weights, with its statistics
+        assert any(name.startswith("G_average/") and name.endswith("running_var") for name in arrays_a)
     for name in arrays_a:
         np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
     assert meta_a["iteration"] == meta_b["iteration"] == 6
@@ -75,8 +77,8 @@ def test_a_checkpoint_made_with_other_settings_is_refused_naming_them(mnist_dir,
 
 
 def test_weights_of_other_shapes_are_refused_naming_the_layer(tmp_path):
-    from gan import models
-    G, D = models.build_models("gan")
+    from gan import recipes
+    G, D = recipes.build_networks("gan")
     path = tmp_path / "ckpt.npz"
     checkpoint.save_training(path, kind="gan", config={}, iteration=1, modules={"G": G, "D": D}, optimizers={})
     arrays, meta = checkpoint.load_npz(path)

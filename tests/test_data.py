@@ -1,5 +1,6 @@
 """gan.data: IDX parsing and its refusals, checksums, search folders, downloads through a
 fake opener (no test touches the network), batch sampling, the labelled subset."""
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -12,7 +13,7 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 
-from gan import data
+from gan import batches, data
 from gan.data import DataError
 
 FILES = data.DATASETS["mnist"].files  # role -> file name
@@ -22,18 +23,26 @@ REAL_MNIST = next((folder for folder in ([Path(_ENV), Path(_ENV) / "mnist"] if _
                    if all(data._find(folder, f) for f in FILES.values())), None)
 # Only a folder named for it: MINIGRAD_DATA itself usually holds MNIST, whose file names are the same.
 REAL_FASHION = next((folder for folder in ([Path(_ENV) / "fashion-mnist"] if _ENV else [])
-                     + [Path("/usr/share/datasets/fashion-mnist")]
+                     + [Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
+                        Path("/usr/share/datasets/fashion-mnist")]
                      if all(data._find(folder, f) for f in FILES.values())), None)
+
+
+SYSTEM_DIRS = data.DATASETS["fashion-mnist"].system_dirs  # as shipped, before the fixture hides them
 
 
 @pytest.fixture(autouse=True)
 def no_network_and_clean_env(monkeypatch, tmp_path):
-    """No test may reach the network or the user's own cache."""
+    """No test may reach the network, the user's own cache or a dataset the machine happens
+    to have installed (Debian's dataset-fashion-mnist): each test sees only what it makes."""
     def refuse(url, timeout=None):
         raise AssertionError(f"a test tried to download {url}")
     monkeypatch.setattr(data, "urlopen", refuse)
     monkeypatch.delenv("MINIGRAD_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    system = (tmp_path / "system" / "fashion-mnist",)
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist",
+                        dataclasses.replace(data.DATASETS["fashion-mnist"], system_dirs=system))
 
 
 def idx_bytes(array, magic=None):
@@ -202,8 +211,9 @@ def test_fashion_mnist_reads_the_same_way(tmp_path):
     dataset = data.load_dataset("fashion_mnist", data_dir=tmp_path, download=False, checksums=table)
     assert dataset.name == "fashion-mnist" and dataset.class_names[9] == "Ankle boot"
     assert_same(dataset, arrays)
-    assert Path("/usr/share/datasets/fashion-mnist") in data.search_dirs("fashion-mnist")
-    assert Path("/usr/share/datasets/fashion-mnist") not in data.search_dirs("mnist")
+    assert SYSTEM_DIRS == (Path("/usr/share/datasets/fashion-mnist"),)
+    assert data.DATASETS["fashion-mnist"].system_dirs[0] in data.search_dirs("fashion-mnist")
+    assert data.DATASETS["fashion-mnist"].system_dirs[0] not in data.search_dirs("mnist")
     with pytest.raises(ValueError, match="unknown dataset"):
         data.load_dataset("cifar10")
 
@@ -294,7 +304,7 @@ def test_offline_error_names_the_folders_and_the_way_out(tmp_path, monkeypatch):
     message = str(err.value)
     assert "offline" in message and "Temporary failure in name resolution" in message
     for folder in (tmp_path / "env", tmp_path / "env" / "fashion-mnist",
-                   tmp_path / "cache" / "minigrad" / "fashion-mnist", "/usr/share/datasets/fashion-mnist"):
+                   tmp_path / "cache" / "minigrad" / "fashion-mnist", tmp_path / "system" / "fashion-mnist"):
         assert str(folder) in message
     assert "--data-dir" in message and "MINIGRAD_DATA" in message
     assert list((tmp_path / "env" / "fashion-mnist").iterdir()) == []
@@ -323,7 +333,7 @@ def test_real_mnist_shapes_dtypes_and_label_counts():
     assert np.bincount(dataset.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892,
                                                          958, 1028, 974, 1009]
     assert dataset.train_images.max() == 255 and dataset.train_images.min() == 0
-    subset = data.labeled_subset(dataset.train_labels, 100, seed=0)
+    subset = batches.labeled_subset(dataset.train_labels, 100, seed=0)
     assert np.bincount(dataset.train_labels[subset], minlength=10).tolist() == [10] * 10
 
 
@@ -333,7 +343,7 @@ def test_mnist_folder_loaded_as_fashion_mnist_is_named_for_what_it_holds():
         data.load_dataset("fashion-mnist", data_dir=REAL_MNIST, download=False)
 
 
-@pytest.mark.skipif(REAL_FASHION is None, reason="no Fashion-MNIST files in MINIGRAD_DATA "
+@pytest.mark.skipif(REAL_FASHION is None, reason="no Fashion-MNIST files in MINIGRAD_DATA, ../shared/data/fashion-mnist "
                     "or /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)")
 def test_real_fashion_mnist_shapes_and_label_counts():
     dataset = data.load_dataset("fashion-mnist", data_dir=REAL_FASHION, download=False)
@@ -349,7 +359,7 @@ def take(sampler, k):
 
 
 def test_sampler_is_reproducible_by_seed_and_epochs_are_permutations():
-    a, b, c = (data.BatchSampler(100, 32, seed=s) for s in (3, 3, 4))
+    a, b, c = (batches.BatchSampler(100, 32, seed=s) for s in (3, 3, 4))
     batches_a = take(a, 9)
     assert all(np.array_equal(x, y) for x, y in zip(batches_a, take(b, 9)))
     assert not np.array_equal(batches_a[0], next(c))
@@ -360,52 +370,40 @@ def test_sampler_is_reproducible_by_seed_and_epochs_are_permutations():
 
 
 def test_sampler_state_round_trip_continues_exactly():
-    sampler = data.BatchSampler(50, 8, seed=11)
+    sampler = batches.BatchSampler(50, 8, seed=11)
     take(sampler, 7)  # into the second epoch (6 full batches per epoch)
     state = json.loads(json.dumps(sampler.state()))
     expected = take(sampler, 10)
-    resumed = data.BatchSampler(50, 8, seed=0)  # the seed comes from the state
+    resumed = batches.BatchSampler(50, 8, seed=0)  # the seed comes from the state
     resumed.set_state(state)
     assert all(np.array_equal(x, y) for x, y in zip(expected, take(resumed, 10)))
     with pytest.raises(ValueError, match="batch_size"):
-        data.BatchSampler(50, 16).set_state(state)
+        batches.BatchSampler(50, 16).set_state(state)
 
 
 def test_sampler_without_drop_last_yields_the_tail():
-    sampler = data.BatchSampler(10, 4, seed=0, drop_last=False)
+    sampler = batches.BatchSampler(10, 4, seed=0, drop_last=False)
     sizes = [len(b) for b in take(sampler, 6)]
     assert sizes == [4, 4, 2, 4, 4, 2]
-    assert sorted(np.concatenate(take(data.BatchSampler(10, 4, 0, drop_last=False), 3))) == list(range(10))
+    assert sorted(np.concatenate(take(batches.BatchSampler(10, 4, 0, drop_last=False), 3))) == list(range(10))
     with pytest.raises(ValueError, match="no full batch"):
-        data.BatchSampler(3, 4)
+        batches.BatchSampler(3, 4)
 
-
-def test_batches_one_pass_in_order_or_shuffled():
-    images, labels = np.arange(10) * 10, np.arange(10)
-    in_order = list(data.batches(images, 4))
-    assert [b.tolist() for b in in_order] == [[0, 10, 20, 30], [40, 50, 60, 70]]
-    pairs = list(data.batches(images, 4, rng=np.random.default_rng(0), labels=labels, drop_last=False))
-    assert [len(x) for x, _ in pairs] == [4, 4, 2]
-    assert all(np.array_equal(x, y * 10) for x, y in pairs)
-    assert sorted(np.concatenate([y for _, y in pairs])) == list(range(10))
-
-
-# ---------------------------------------------------------------- the labelled subset
 
 def test_labeled_subset_is_balanced_and_chosen_by_seed():
     labels = np.random.default_rng(0).integers(0, 10, 2000)
-    subset = data.labeled_subset(labels, 100, seed=0)
+    subset = batches.labeled_subset(labels, 100, seed=0)
     assert len(subset) == 100 and len(np.unique(subset)) == 100
     assert np.bincount(labels[subset], minlength=10).tolist() == [10] * 10
-    np.testing.assert_array_equal(subset, data.labeled_subset(labels, 100, seed=0))
-    assert not np.array_equal(subset, data.labeled_subset(labels, 100, seed=1))
+    np.testing.assert_array_equal(subset, batches.labeled_subset(labels, 100, seed=0))
+    assert not np.array_equal(subset, batches.labeled_subset(labels, 100, seed=1))
 
 
 def test_labeled_subset_unbalanced_takes_the_first_and_the_rest_is_unlabelled():
     labels = np.arange(500) % 10
-    np.testing.assert_array_equal(data.labeled_subset(labels, 37, balanced=False), np.arange(37))
-    subset = data.labeled_subset(labels, 50, seed=2)
-    rest = data.unlabeled_indices(len(labels), subset)
+    np.testing.assert_array_equal(batches.labeled_subset(labels, 37, balanced=False), np.arange(37))
+    subset = batches.labeled_subset(labels, 50, seed=2)
+    rest = batches.unlabeled_indices(len(labels), subset)
     assert len(rest) == 450 and not set(rest) & set(subset)
     assert sorted(np.concatenate([rest, subset]).tolist()) == list(range(500))
 
@@ -413,8 +411,8 @@ def test_labeled_subset_unbalanced_takes_the_first_and_the_rest_is_unlabelled():
 def test_labeled_subset_refuses_impossible_requests():
     labels = np.arange(200) % 10
     with pytest.raises(ValueError, match="divisible by 10"):
-        data.labeled_subset(labels, 105)
+        batches.labeled_subset(labels, 105)
     with pytest.raises(ValueError, match="1..200"):
-        data.labeled_subset(labels, 300)
+        batches.labeled_subset(labels, 300)
     with pytest.raises(ValueError, match="fewer than"):
-        data.labeled_subset(np.zeros(100, dtype=int), 20)
+        batches.labeled_subset(np.zeros(100, dtype=int), 20)

@@ -1,5 +1,6 @@
 """The GAN toolkit: models, training steps, the command lines end to end (--dry-run),
 divergence and Ctrl-C handling, sampling, evaluation and the judge."""
+import dataclasses
 import math
 import signal
 
@@ -8,7 +9,7 @@ import pytest
 
 import minigrad
 from minigrad import optim
-from gan import checkpoint, evaluate, judge, models, sample, trainers
+from gan import checkpoint, evaluate, judge, models, recipes, sample, steps, trainers
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 KINDS = ("gan", "dcgan", "sgan")
@@ -19,23 +20,40 @@ def random_images(n, seed=0):
 
 
 def networks(kind, lr=1e-3):
-    G, D = models.build_models(kind)
-    return trainers.Networks(G, D, optim.Adam(G.parameters(), lr=lr), optim.Adam(D.parameters(), lr=lr),
-                             models.LATENT_DIM)
+    G, D = recipes.build_networks(kind)
+    return steps.Networks(G, D, optim.Adam(G.parameters(), lr=lr), optim.Adam(D.parameters(), lr=lr),
+                          models.LATENT_DIM)
+
+
+class Batches:
+    """A batch source (gan/batches.py's interface) handing out the given tensors."""
+
+    def __init__(self, images=None, labels=None, unlabeled=None):
+        self.images, self.labels, self.unlabeled = images, labels, unlabeled
+
+    def next_images(self):
+        return self.images
+
+    def next_labeled(self):
+        return self.images, self.labels
+
+    def next_unlabeled(self):
+        return self.unlabeled
 
 
 # ----------------------------------------------------------------------------- models
-@pytest.mark.parametrize("kind", KINDS)
-def test_models_map_noise_to_images_and_images_to_logits(kind):
-    G, D = models.build_models(kind)
-    images = G(trainers.latent_noise(3, models.LATENT_DIM))
+@pytest.mark.parametrize("kind, arch", [("gan", None), ("dcgan", "infogan"), ("dcgan", "keras"), ("sgan", None)])
+def test_models_map_noise_to_images_and_images_to_logits(kind, arch):
+    G, D = recipes.build_networks(kind, recipes.DCGANOptions(arch) if arch else None)
+    images = G(steps.latent_noise(3, models.LATENT_DIM))
     assert images.shape == (3, 1, 28, 28)
     assert np.abs(images.numpy()).max() <= 1  # tanh
     assert D(images).shape == ((3, 10) if kind == "sgan" else (3, 1))
 
 
-def test_dcgan_weights_are_drawn_from_normal_0_002():
-    G, D = models.build_models("dcgan")
+@pytest.mark.parametrize("arch", ["infogan", "keras"])
+def test_dcgan_weights_are_drawn_from_normal_0_002(arch):
+    G, D = recipes.build_networks("dcgan", recipes.DCGANOptions(arch))
     weights = np.concatenate([p.numpy().ravel() for name, p in G.named_parameters() + D.named_parameters()
                               if name.endswith("weight")])
     assert abs(weights.mean()) < 1e-3
@@ -55,15 +73,15 @@ def test_sgan_unsupervised_losses_are_finite_at_extreme_logits(scale):
     the losses stay exact: -log D(x) = softplus(-lse), -log(1 - D(x)) = softplus(lse)."""
     logits = minigrad.tensor(np.full((2, 10), scale), requires_grad=True)
     lse = scale + math.log(10)
-    real_loss = trainers.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 1.0)
-    fake_loss = trainers.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 0.0)
+    real_loss = steps.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 1.0)
+    fake_loss = steps.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 0.0)
     np.testing.assert_allclose(real_loss.item(), max(-lse, 0), atol=1e-3)   # softplus(-lse)
     np.testing.assert_allclose(fake_loss.item(), max(lse, 0), rtol=1e-6)    # softplus(lse)
     (real_loss + fake_loss).backward()
     assert np.isfinite(logits.grad).all()
     # d(softplus(-lse) + softplus(lse))/dlse = σ(lse) - σ(-lse) = sign(scale) here, spread
     # over the 10 classes by softmax (equal logits: 1/10 each), averaged over 2 rows.
-    np.testing.assert_allclose(trainers.backend.to_numpy(logits.grad), np.sign(scale) / 20, rtol=1e-5)
+    np.testing.assert_allclose(steps.backend.to_numpy(logits.grad), np.sign(scale) / 20, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- steps
@@ -80,7 +98,7 @@ def test_gan_step_trains_d_on_detached_fakes_and_g_without_touching_d():
         seen["d_after"] = [p.numpy().copy() for p in D.parameters()]
     nets.d_optimizer.step = spy_d_step
 
-    numbers = trainers.gan_step(nets, random_images(8))
+    numbers = steps.gan_step(nets, Batches(random_images(8)))
     assert all(g is None for g in seen["g_grads"]), "the D loss reached G: fake was not detached"
     for after, p in zip(seen["d_after"], D.parameters()):
         np.testing.assert_array_equal(p.numpy(), after)  # the G step left D as its own step did
@@ -93,7 +111,7 @@ def test_gan_step_trains_d_on_detached_fakes_and_g_without_touching_d():
 def test_sgan_step_shapes_and_numbers():
     nets = networks("sgan")
     labels = minigrad.tensor(np.arange(6) % 10, dtype=np.int64)
-    numbers = trainers.sgan_step(nets, random_images(6, seed=1), labels, random_images(8, seed=2))
+    numbers = steps.sgan_step(nets, Batches(random_images(6, seed=1), labels, random_images(8, seed=2)))
     assert set(numbers) == {"sup_loss", "sup_acc", "d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
     assert all(math.isfinite(v) for v in numbers.values())
     assert 0 <= numbers["sup_acc"] <= 1
@@ -103,9 +121,9 @@ def test_sgan_step_shapes_and_numbers():
 def test_supervised_step_learns_a_few_labelled_images():
     nets = networks("sgan")
     images, labels = random_images(10, seed=3), minigrad.tensor(np.arange(10), dtype=np.int64)
-    first = trainers.supervised_step(nets, images, labels)
+    first = steps.supervised_step(nets, Batches(images, labels))
     for _ in range(30):
-        last = trainers.supervised_step(nets, images, labels)
+        last = steps.supervised_step(nets, Batches(images, labels))
     assert last["sup_loss"] < first["sup_loss"] / 2
     assert set(last) == {"sup_loss", "sup_acc"}
 
@@ -147,16 +165,16 @@ def test_resume_without_a_checkpoint_says_so(mnist_dir, tmp_path, capsys):
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(mnist_dir, tmp_path, monkeypatch, capsys):
-    real_step = trainers.gan_step
+    real_step = steps.gan_step
     calls = []
 
-    def step_that_diverges(nets, real):
-        numbers = real_step(nets, real)
+    def step_that_diverges(nets, batches):
+        numbers = real_step(nets, batches)
         calls.append(1)
         if len(calls) == 3:
             numbers["g_loss"] = float("nan")
         return numbers
-    monkeypatch.setattr(trainers, "gan_step", step_that_diverges)
+    monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_that_diverges))
     code = run_example("gan", "--iterations", 5, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
                        "--data-dir", mnist_dir, "--checkpoint-every", 2)
     assert code == 1
@@ -169,15 +187,15 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(mnist_dir,
 
 
 def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(mnist_dir, tmp_path, monkeypatch, capsys):
-    real_step = trainers.gan_step
+    real_step = steps.gan_step
     calls = []
 
-    def step_then_ctrl_c(nets, real):
+    def step_then_ctrl_c(nets, batches):
         calls.append(1)
         if len(calls) == 2:
             signal.raise_signal(signal.SIGINT)  # arrives mid-step, as a real Ctrl-C would
-        return real_step(nets, real)
-    monkeypatch.setattr(trainers, "gan_step", step_then_ctrl_c)
+        return real_step(nets, batches)
+    monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_then_ctrl_c))
     code = run_example("gan", "--iterations", 10, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
                        "--data-dir", mnist_dir, "--checkpoint-every", 100)
     assert code == 130

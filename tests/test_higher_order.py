@@ -11,7 +11,7 @@ import minigrad
 from minigrad import Function, GradcheckError
 from minigrad import functional as F
 from minigrad import nn
-from minigrad.backend import to_numpy
+from minigrad.backend import backend_of, to_numpy
 from minigrad.ops.elementwise import Tanh
 
 rng = np.random.default_rng(0)
@@ -287,6 +287,21 @@ def test_grad_of_several_outputs_with_their_upstream_gradients(backend):
         minigrad.grad([y1, y2], x, grad_outputs=[g1])
     with pytest.raises(RuntimeError, match="needs an upstream gradient"):
         minigrad.grad(y1, x)
+
+
+def test_upstream_gradients_take_the_output_dtype_and_backend_unless_kept_for_a_graph(backend):
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)  # float32
+    other = minigrad.tensor([1.0, 3.0], dtype=minigrad.float64, backend="numpy")
+    for g in ([1.0, 3.0], np.array([1.0, 3.0]), other):
+        (gx,) = minigrad.grad(x * 2.0, x, grad_outputs=[g])
+        assert gx.dtype == minigrad.float32 and backend_of(gx.data) == backend
+        np.testing.assert_array_equal(host(gx), [2.0, 6.0])
+    with pytest.raises(TypeError, match="create_graph=True an upstream gradient Tensor must"):
+        minigrad.grad(x * 2.0, x, grad_outputs=other, create_graph=True)
+    v = minigrad.tensor([1.0, 3.0], requires_grad=True)  # x's dtype and backend: kept, graph and all
+    (gx,) = minigrad.grad(x * x, x, grad_outputs=v, create_graph=True)
+    (gv,) = minigrad.grad(gx.sum(), v)
+    np.testing.assert_array_equal(host(gv), 2 * host(x))
 
 
 def test_grad_with_respect_to_an_intermediate_tensor(backend):

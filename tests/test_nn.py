@@ -1,7 +1,9 @@
 """Layers and the Module system: float64 gradient checks of every layer (input and every
 parameter, training and eval mode), BatchNorm and Dropout behaviour, initializers,
 state_dict, repr, and the errors a wrongly wired model gets."""
+import ast
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -176,6 +178,37 @@ def test_batchnorm_keeps_running_stats_out_of_the_parameters():
     assert nn.BatchNorm(4, affine=False).parameters() == []
 
 
+def test_batchnorm_running_stats_take_the_parameters_dtype(monkeypatch):
+    assert nn.BatchNorm(3).running_mean.dtype == nn.BatchNorm(3).gamma.dtype == np.float32
+    float64_parameter = lambda shape: minigrad.tensor(np.zeros(shape), dtype=minigrad.float64,
+                                                      requires_grad=True)
+    monkeypatch.setattr(minigrad.nn.batchnorm, "new_parameter", float64_parameter)
+    layer = nn.BatchNorm(3)
+    assert layer.gamma.dtype == layer.running_mean.dtype == layer.running_var.dtype == np.float64
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_a_float64_batchnorm_stays_float64_in_training_and_eval(affine):
+    layer = nn.BatchNorm(3, momentum=0.3, affine=affine).to(dtype=minigrad.float64)
+    assert all(a.dtype == np.float64 for _, a in layer.named_buffers())
+    # values a float32 round trip would change: the comparisons below are to 1e-13
+    xs = [random((5, 3, 2, 2), seed=s) * 1e-3 + 1 / 3 for s in range(3)]
+    mean, var = np.zeros(3), np.ones(3)
+    for x in xs:
+        y = layer(minigrad.tensor(x, dtype=minigrad.float64))
+        assert y.dtype == np.float64
+        mean = 0.7 * mean + 0.3 * x.mean(axis=(0, 2, 3))
+        var = 0.7 * var + 0.3 * x.var(axis=(0, 2, 3), ddof=1)
+    for running, expected in ((layer.running_mean, mean), (layer.running_var, var)):
+        assert running.dtype == np.float64
+        np.testing.assert_allclose(minigrad.backend.to_numpy(running), expected, rtol=1e-13)
+    y = layer.eval()(minigrad.tensor(xs[0], dtype=minigrad.float64))
+    assert y.dtype == np.float64
+    c = (1, -1, 1, 1)
+    np.testing.assert_allclose(y.numpy(), (xs[0] - mean.reshape(c)) / np.sqrt(var.reshape(c) + 1e-5),
+                               rtol=1e-10, atol=1e-12)
+
+
 def test_batchnorm_errors_name_the_layer_and_shapes():
     layer = nn.BatchNorm(16)
     with pytest.raises(ValueError, match=r"BatchNorm\(16.*\(N, 16\) or \(N, 16, H, W\), got \(2, 8, 4, 4\)"):
@@ -282,6 +315,41 @@ def test_conv_errors_name_the_layer_and_the_channels():
         nn.UpSampling2D()(minigrad.tensor(np.zeros((2, 8))))
 
 
+BAD_SIZES = [  # (make the layer, the message it must give)
+    (lambda: nn.Dense(0, 5), r"Dense: in_features must be a positive int, got 0"),
+    (lambda: nn.Dense(3, -2), r"Dense: out_features must be a positive int, got -2"),
+    (lambda: nn.Dense(3.0, 2), r"Dense: in_features must be a positive int, got 3.0"),
+    (lambda: nn.Conv2D(0, 8, 3), r"Conv2D: in_channels must be a positive int, got 0"),
+    (lambda: nn.Conv2D(1, 0, 3), r"Conv2D: out_channels must be a positive int, got 0"),
+    (lambda: nn.Conv2D(1, 8, 0), r"Conv2D: kernel_size must be a positive int or a pair of them, got 0"),
+    (lambda: nn.Conv2D(1, 8, (3, 0)), r"Conv2D: kernel_size .* got \(3, 0\)"),
+    (lambda: nn.Conv2D(1, 8, (3, 3, 3)), r"Conv2D: kernel_size .* got \(3, 3, 3\)"),
+    (lambda: nn.Conv2D(1, 8, 3, stride=0), r"Conv2D: stride must be a positive int or a pair of them, got 0"),
+    (lambda: nn.ConvTranspose2D(-1, 8, 4), r"ConvTranspose2D: in_channels must be a positive int, got -1"),
+    (lambda: nn.ConvTranspose2D(1, 0, 4), r"ConvTranspose2D: out_channels .* got 0"),
+    (lambda: nn.ConvTranspose2D(1, 8, -4), r"ConvTranspose2D: kernel_size .* got -4"),
+    (lambda: nn.ConvTranspose2D(1, 8, 4, stride=(2, 0)), r"ConvTranspose2D: stride .* got \(2, 0\)"),
+    (lambda: nn.BatchNorm(0), r"BatchNorm: num_features must be a positive int, got 0"),
+    (lambda: nn.LayerNorm(0), r"LayerNorm: normalized_shape must be a positive int or a tuple of them, got 0"),
+    (lambda: nn.LayerNorm((3, 0, 2)), r"LayerNorm: normalized_shape .* got \(3, 0, 2\)"),
+    (lambda: nn.LayerNorm(()), r"LayerNorm: normalized_shape .* got \(\)"),
+    (lambda: nn.LayerNorm(2.5), r"LayerNorm: normalized_shape .* got 2.5"),
+    (lambda: nn.UpSampling2D(0), r"UpSampling2D: scale must be a positive int, got 0"),
+    (lambda: nn.UpSampling2D(1.5), r"UpSampling2D: scale must be a positive int, got 1.5"),
+    (lambda: nn.Reshape((0, 7)), r"Reshape: shape must be positive ints.*got \(0, 7\)"),
+    (lambda: nn.Reshape((-1, -1)), r"Reshape: shape .* got \(-1, -1\)"),
+    (lambda: nn.Reshape((7, -2)), r"Reshape: shape .* got \(7, -2\)"),
+    (lambda: nn.Reshape("7x7"), r"Reshape: shape .* got '7x7'"),
+    (lambda: nn.Dropout(-0.1), r"Dropout: p must be in \[0, 1\], got -0.1"),
+]
+
+
+@pytest.mark.parametrize("make_layer, message", BAD_SIZES)
+def test_layers_refuse_sizes_that_are_not_positive(make_layer, message):
+    with pytest.raises(ValueError, match=message):
+        make_layer()
+
+
 # ----------------------------------------------------------------------------- initializers
 def test_default_init_is_pytorch_kaiming_uniform():
     for layer, fan_in in [(nn.Dense(400, 300), 400), (nn.Conv2D(16, 300, 5), 16 * 25),
@@ -295,18 +363,27 @@ def test_default_init_is_pytorch_kaiming_uniform():
         assert abs(weights.std() - bound / math.sqrt(3)) < 0.05 * bound
 
 
-def test_normal_init_applies_the_dcgan_scheme_to_a_whole_model():
-    model = nn.Sequential(nn.ConvTranspose2D(100, 64, 4), nn.BatchNorm(64), nn.ReLU(),
-                          nn.Conv2D(64, 64, 4), nn.Flatten(), nn.Dense(256, 200))
-    assert nn.init.normal_(model, std=0.02) is model
-    for layer in (model[0], model[3], model[5]):
-        w = layer.weight.numpy()
-        assert abs(w.mean()) < 0.002 and abs(w.std() - 0.02) < 0.002
-        np.testing.assert_array_equal(layer.bias.numpy(), 0)
-    gamma = model[1].gamma.numpy()
-    assert abs(gamma.mean() - 1) < 0.01 and 0.01 < gamma.std() < 0.03
-    np.testing.assert_array_equal(model[1].beta.numpy(), 0)
-    np.testing.assert_array_equal(minigrad.backend.to_numpy(model[1].running_var), 1)
+@pytest.mark.parametrize("dtype", [minigrad.float32, minigrad.float64])
+def test_normal_init_fills_a_tensor_in_place_on_its_backend_and_dtype(dtype):
+    t = minigrad.tensor(np.zeros((300, 200)), dtype=dtype, requires_grad=True)
+    assert nn.init.normal_(t, mean=1.5, std=0.3) is t
+    assert t.dtype == dtype and t.device == minigrad.get_backend() and t.requires_grad
+    draws = t.numpy()
+    assert abs(draws.mean() - 1.5) < 0.003 and abs(draws.std() - 0.3) < 0.003
+    default = nn.init.normal_(minigrad.tensor(np.zeros((300, 200)), dtype=dtype)).numpy()
+    assert abs(default.mean()) < 0.0003 and abs(default.std() - 0.02) < 0.0003
+
+
+def test_normal_init_refuses_a_model_and_says_to_apply_a_function():
+    with pytest.raises(TypeError, match=r"normal_ fills a Tensor, not a Sequential.*model.apply"):
+        nn.init.normal_(nn.Sequential(nn.Dense(2, 2)))
+
+
+def test_init_imports_none_of_the_layers():
+    """nn/init.py sits below the layers, which import it: no cycle."""
+    source = pathlib.Path(nn.init.__file__).read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"layers", "conv", "batchnorm", "module"}, imported
 
 
 def test_init_is_reproducible_from_the_seed():
@@ -345,6 +422,42 @@ def test_a_shared_parameter_is_listed_once():
     shared = nn.Dense(3, 3)
     model = nn.Sequential(shared, nn.ReLU(), shared)
     assert len(model.parameters()) == 2
+
+
+def modes(model):
+    return {name: module.training for name, module in model.named_modules()}
+
+
+def test_evaluating_puts_every_module_in_eval_mode_and_restores_each_mode():
+    model = TwoLayers()
+    model.body[1].eval()  # mixed: one BatchNorm already in eval mode, the rest training
+    before = modes(model)
+    assert before["body.1"] is False and before["head"] is True and before[""] is True
+    x = minigrad.tensor(random((6, 3)))
+    running_mean = minigrad.backend.to_numpy(model.body[1].running_mean).copy()
+    with model.evaluating() as inside:
+        assert inside is model and not any(modes(model).values())
+        model(x)
+    assert modes(model) == before
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(model.body[1].running_mean), running_mean)
+    with model.body.evaluating():  # a part only: the rest of the model is left alone
+        assert modes(model) == {**before, "body": False, "body.0": False, "body.2": False}
+    assert modes(model) == before
+
+
+def test_evaluating_restores_the_modes_after_an_exception_and_when_nested():
+    model = TwoLayers()
+    model.head.eval()
+    before = modes(model)
+    with pytest.raises(RuntimeError, match="inside"):
+        with model.evaluating():
+            raise RuntimeError("inside")
+    assert modes(model) == before
+    with model.evaluating():
+        with model.body.evaluating():
+            pass
+        assert not any(modes(model).values())  # the inner block restores eval, not train
+    assert modes(model) == before
 
 
 def test_zero_grad_clears_every_gradient():

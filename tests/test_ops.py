@@ -4,6 +4,11 @@ reference) and backward against float64 central differences (minigrad.gradcheck)
 Inputs stay away from kinks (relu/leaky_relu at 0, clip at its bounds, ties of max) so
 that x ± eps never crosses one, and log/sqrt/pow/div get positive inputs.
 """
+import ast
+import inspect
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
@@ -252,6 +257,60 @@ def test_numpy_operand_on_the_left_calls_the_tensor_operator():
     np.testing.assert_array_equal(y.numpy(), [3.0, 6.0])
 
 
+@pytest.mark.parametrize("a_shape, b_shape, detail", [
+    ((2, 3), (4, 5), "a has 3 columns but b has 4 rows"),
+    ((3,), (4, 5), "a has 3 columns but b has 4 rows"),
+    ((2, 3), (4,), "a has 3 columns but b has 4 rows"),
+    ((2, 3, 4), (5, 4, 2), r"batch axes \(2,\) and \(5,\) do not broadcast"),
+    ((), (4, 5), "an operand is a scalar"),
+])
+def test_matmul_errors_name_both_shapes(a_shape, b_shape, detail):
+    a, b = minigrad.tensor(np.ones(a_shape)), minigrad.tensor(np.ones(b_shape))
+    shapes = rf"matmul: shapes {re.escape(str(a_shape))} and {re.escape(str(b_shape))}"
+    for multiply in (F.matmul, lambda a, b: a @ b):
+        with pytest.raises(ValueError, match=shapes + ".*" + detail):
+            multiply(a, b)
+
+
+def test_linear_errors_name_x_and_the_weight():
+    x, weight = minigrad.tensor(np.ones((2, 3))), minigrad.tensor(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"linear: shapes \(2, 3\) and \(4, 5\): x has 3 "
+                                         r"features .* takes 5"):
+        F.linear(x, weight)
+    with pytest.raises(ValueError, match=r"linear: expected weight of shape \(out, in\), got shape \(5,\)"):
+        F.linear(x, minigrad.tensor(np.ones(5)))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(3,\) .* expected \(4,\)"):
+        F.linear(x, minigrad.tensor(np.ones((4, 3))), minigrad.tensor(np.ones(3)))
+
+
+REDUCTIONS_WITH_AXIS = {"sum": F.sum, "mean": F.mean, "max": F.max, "logsumexp": F.logsumexp,
+                        "softmax": F.softmax, "log_softmax": F.log_softmax}
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS_WITH_AXIS))
+@pytest.mark.parametrize("axis", [2, -3, 7, (0, 2)])
+def test_reductions_refuse_an_axis_the_tensor_does_not_have(name, axis):
+    x = minigrad.tensor(normal(2, 3))
+    with pytest.raises(ValueError, match=rf"{name}: axis .* out of range for a tensor of 2 "
+                                         r"dimensions \(shape \(2, 3\)\)") as error:
+        REDUCTIONS_WITH_AXIS[name](x, axis=axis)
+    assert isinstance(error.value, IndexError)  # as NumPy's AxisError: catchable as either
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS_WITH_AXIS))
+def test_reductions_refuse_an_axis_named_twice(name):
+    x = minigrad.tensor(normal(2, 3))
+    with pytest.raises(ValueError, match=rf"{name}: axis \(1, -1\) names an axis twice"):
+        REDUCTIONS_WITH_AXIS[name](x, axis=(1, -1))
+
+
+def test_reductions_take_every_axis_in_range():
+    x = normal(2, 3, 4)
+    for axis in (-3, -1, 0, 2, (0, -1)):
+        np.testing.assert_allclose(F.sum(minigrad.tensor(x, dtype=minigrad.float64), axis=axis).numpy(),
+                                   x.sum(axis=axis))
+
+
 # ----------------------------------------------------------------------------- stability
 LOGITS = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
 STABLE = [
@@ -286,3 +345,35 @@ def test_softplus_and_sigmoid_gradients_at_the_extremes():
     x.zero_grad()
     F.sigmoid(x).sum().backward()
     np.testing.assert_array_equal(host(x.grad), [0.0, 0.0])
+
+
+# ----------------------------------------------------------------------------- functional's layout
+def test_functional_is_a_flat_table_with_every_import_at_the_top():
+    """Checks, padding and route choices live beside their ops in minigrad/ops/."""
+    source = pathlib.Path(F.__file__).read_text()
+    body = ast.parse(source).body[1:]  # after the docstring
+    first_def = next(i for i, node in enumerate(body) if isinstance(node, ast.FunctionDef))
+    assert all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body[:first_def])
+    for node in body[first_def:]:
+        assert isinstance(node, ast.FunctionDef), ast.dump(node)[:80]
+        assert len(node.body) == 1 and isinstance(node.body[0], ast.Return), node.name
+    assert "builtins" not in source and "noqa" not in source
+
+
+@pytest.mark.parametrize("name, signature", [
+    ("matmul", "(a, b)"), ("pow", "(x, exponent)"), ("where", "(condition, a, b)"),
+    ("getitem", "(x, index)"), ("linear", "(x, weight, bias=None)"),
+    ("conv2d", "(x, weight, bias=None, stride=1, padding=0)"),
+    ("conv_transpose2d", "(x, weight, bias=None, stride=1, padding=0, output_padding=0)"),
+    ("upsample_nearest2d", "(x, scale=2)"),
+    ("batch_norm", "(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-05)"),
+    ("layer_norm", "(x, gamma, beta, eps=1e-05)"),
+    ("dropout", "(x, p, training=True)"),
+    ("binary_cross_entropy", "(probs, targets, reduction='mean')"),
+    ("binary_cross_entropy_with_logits", "(logits, targets, reduction='mean')"),
+    ("cross_entropy", "(logits, labels, reduction='mean')"),
+])
+def test_functions_defined_beside_their_ops_keep_their_signature_and_docstring(name, signature):
+    function = getattr(F, name)
+    assert str(inspect.signature(function)) == signature
+    assert function.__doc__ and function.__module__.startswith("minigrad.ops.")

@@ -6,6 +6,7 @@
     model.eval()                # BatchNorm uses running statistics, Dropout is off
 """
 from . import init
+from .averaging import ExponentialMovingAverage
 from .batchnorm import BatchNorm, LayerNorm
 from .conv import Conv2D, ConvTranspose2D
 from .layers import (Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Softmax, Tanh,
@@ -14,4 +15,4 @@ from .module import Module, Sequential
 
 __all__ = ["Module", "Sequential", "Dense", "Conv2D", "ConvTranspose2D", "BatchNorm", "LayerNorm", "ReLU",
            "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Dropout", "Flatten", "Reshape",
-           "UpSampling2D", "init"]
+           "UpSampling2D", "ExponentialMovingAverage", "init"]

@@ -1,11 +1,10 @@
 """BatchNorm: normalize each channel with the batch's statistics while training and with
 running averages of them in eval mode. LayerNorm: normalize each sample over its own
 values, the same in training and eval. The ops are minigrad/ops/normalization.py."""
-import numpy
-
 from .. import functional as F
 from .. import backend
-from .layers import new_parameter, shape_error
+from ..tensor import DEFAULT_DTYPE
+from .layers import _is_int, check_sizes, new_parameter, shape_error
 from .module import Module
 from . import init
 
@@ -21,12 +20,17 @@ class BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
+        check_sizes(self, num_features=num_features)
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         self.gamma = init.constant_(new_parameter((num_features,)), 1.0) if affine else None
         self.beta = new_parameter((num_features,)) if affine else None
-        xp = backend.backend_module()
-        self.register_buffer("running_mean", xp.zeros(num_features, dtype=numpy.float32))
-        self.register_buffer("running_var", xp.ones(num_features, dtype=numpy.float32))
+        # The running statistics take the parameters' dtype and backend (the defaults when
+        # affine=False leaves none), so that a float64 layer stays float64 throughout.
+        xp, dtype = backend.backend_module(), DEFAULT_DTYPE
+        if affine:
+            xp, dtype = backend.get_array_module(self.gamma.data), self.gamma.dtype
+        self.register_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
+        self.register_buffer("running_var", xp.ones(num_features, dtype=dtype))
 
     def forward(self, x):
         if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
@@ -49,7 +53,11 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, affine=True):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        shape = ((normalized_shape,) if _is_int(normalized_shape) else tuple(normalized_shape)
+                 if isinstance(normalized_shape, (tuple, list)) else ())
+        if not shape or not all(_is_int(n) and n > 0 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a tuple of "
+                             f"them, got {normalized_shape!r}")
         self.normalized_shape, self.eps, self.affine = shape, eps, affine
         self.gamma = init.constant_(new_parameter(shape), 1.0) if affine else None
         self.beta = new_parameter(shape) if affine else None

@@ -1,7 +1,7 @@
 """Convolution layers (NCHW, PyTorch's weight layouts). The ops are minigrad/ops/conv.py."""
 from .. import functional as F
 from . import init
-from .layers import new_parameter, shape_error
+from .layers import check_sizes, new_parameter, shape_error
 from .module import Module
 
 
@@ -43,6 +43,8 @@ class Conv2D(_ConvBase):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
+        check_sizes(self, ("kernel_size", "stride"), in_channels=in_channels,
+                    out_channels=out_channels, kernel_size=kernel_size, stride=stride)
         kh, kw = _pair(kernel_size)
         self._setup(in_channels, out_channels, kernel_size, stride, padding,
                     (out_channels, in_channels, kh, kw), bias)
@@ -60,6 +62,8 @@ class ConvTranspose2D(_ConvBase):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, bias=True):
         super().__init__()
+        check_sizes(self, ("kernel_size", "stride"), in_channels=in_channels,
+                    out_channels=out_channels, kernel_size=kernel_size, stride=stride)
         kh, kw = _pair(kernel_size)
         self.output_padding = _pair(output_padding)
         self._setup(in_channels, out_channels, kernel_size, stride, padding,

@@ -8,8 +8,9 @@ The layers' defaults are PyTorch's:
 where fan_in = weight.shape[1]·kh·kw: `in` for Dense (out, in), in·kh·kw for Conv2D
 (out, in, kh, kw), and, as PyTorch computes it, out·kh·kw for ConvTranspose2D (in, out, kh, kw).
 
-`normal_(model)` is the DCGAN paper's scheme for a whole model: conv and dense weights
-N(0, 0.02²), their biases 0, BatchNorm γ N(1, 0.02²) and β 0.
+These work on tensors only, so this module needs none of the layers (which import it).
+A scheme for a whole model is a function of one module applied with `model.apply(fn)`,
+kept beside the model: the DCGAN paper's is `dcgan_init` in gan/models.py.
 """
 import math
 
@@ -59,23 +60,10 @@ def default_init_(weight, bias):
         uniform_(bias, -bound, bound)
 
 
-def normal_(target, mean=0.0, std=0.02):
-    """A tensor: fill with N(mean, std²). A module (a whole model): the DCGAN scheme, on
-    every layer inside it: Dense/Conv2D/ConvTranspose2D weights N(mean, std²) and biases
-    0; BatchNorm γ N(1, std²) and β 0. Returns its argument."""
-    if isinstance(target, Tensor):
-        target.data = _draw(target, backend.random_normal) * std + mean
-        return target
-    from .batchnorm import BatchNorm  # here: the layers import this module
-    from .conv import Conv2D, ConvTranspose2D
-    from .layers import Dense
-
-    for module in target.modules():
-        if isinstance(module, (Dense, Conv2D, ConvTranspose2D)):
-            normal_(module.weight, mean, std)
-            if module.bias is not None:
-                zeros_(module.bias)
-        elif isinstance(module, BatchNorm) and module.affine:
-            normal_(module.gamma, 1.0, std)
-            zeros_(module.beta)
-    return target
+def normal_(tensor, mean=0.0, std=0.02):
+    """Fill with N(mean, std²)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"normal_ fills a Tensor, not a {type(tensor).__name__}; for a whole "
+                        "model write a function of one module and call model.apply(fn)")
+    tensor.data = _draw(tensor, backend.random_normal) * std + mean
+    return tensor

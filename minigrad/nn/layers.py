@@ -15,6 +15,21 @@ def new_parameter(shape):
     return Tensor(numpy.zeros(shape, numpy.float32), requires_grad=True)
 
 
+def check_sizes(layer, pairs=(), **sizes):
+    """Raise a ValueError naming the layer and the value for a size that is not a positive
+    int (or, for the names in `pairs`, a pair of them): Dense(0, 5) would otherwise die in
+    a ZeroDivisionError inside the initializer, far from the mistake."""
+    for name, value in sizes.items():
+        pair = name in pairs and isinstance(value, (tuple, list)) and len(value) == 2
+        if not all(_is_int(v) and v > 0 for v in (value if pair else (value,))):
+            kind = "a positive int or a pair of them" if name in pairs else "a positive int"
+            raise ValueError(f"{type(layer).__name__}: {name} must be {kind}, got {value!r}")
+
+
+def _is_int(value):
+    return isinstance(value, (int, numpy.integer)) and not isinstance(value, bool)
+
+
 def shape_error(layer, expected, x, advice=""):
     """The error a layer raises for an input it cannot take: which layer, what it expected."""
     message = f"{layer!r}: expected input of shape {expected}, got {tuple(x.shape)}"
@@ -26,6 +41,7 @@ class Dense(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
+        check_sizes(self, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = new_parameter((out_features, in_features))
         self.bias = new_parameter((out_features,)) if bias else None
@@ -123,7 +139,12 @@ class Reshape(Module):
 
     def __init__(self, shape):
         super().__init__()
-        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.shape = (shape,) if _is_int(shape) else tuple(shape) if isinstance(shape, (tuple, list)) else ()
+        if (not isinstance(shape, (tuple, list)) and not _is_int(shape)
+                or not all(_is_int(n) and (n > 0 or n == -1) for n in self.shape)
+                or self.shape.count(-1) > 1):
+            raise ValueError(f"Reshape: shape must be positive ints, one of them -1 at most "
+                             f"(inferred), got {shape!r}")
 
     def forward(self, x):
         per_sample = math.prod(x.shape[1:])
@@ -142,6 +163,7 @@ class UpSampling2D(Module):
 
     def __init__(self, scale=2):
         super().__init__()
+        check_sizes(self, scale=scale)
         self.scale = scale
 
     def forward(self, x):

@@ -6,6 +6,8 @@ they were assigned (Python keeps attribute order), so `parameters()` has a stabl
 Buffers (BatchNorm's running statistics) are raw arrays registered with
 `register_buffer`: saved in state_dict, moved by `to()`, never seen by an optimizer.
 """
+import contextlib
+
 import numpy
 
 from .. import backend
@@ -93,6 +95,19 @@ class Module:
     def eval(self):
         """Evaluation mode: running statistics in BatchNorm, Dropout off."""
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Evaluation mode for a block, then every module's own mode back, also after an
+        exception: `with G.evaluating(): samples = G(z)`. Each module's flag is restored,
+        not train() called: a part that was in eval mode before stays in eval mode."""
+        modes = [(module, module.training) for module in self.modules()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for module, training in modes:
+                module.training = training
 
     def zero_grad(self):
         for p in self.parameters():

@@ -6,8 +6,10 @@ backward (`unbroadcast`): each input element fed every output it was copied to.
 Each `backward_graph` is its `backward` with tensors for the saved arrays: the same
 formula, built from ops, so that it can be differentiated again (docs/higher-order.md).
 """
+import numpy
+
 from ..backend import get_array_module
-from ..tensor import Function
+from ..tensor import Function, Tensor
 
 
 def unbroadcast(g, shape):
@@ -146,3 +148,40 @@ def swap_last_axes(t):
     axes = list(range(t.ndim))
     axes[-2], axes[-1] = axes[-1], axes[-2]
     return t.transpose(axes)
+
+
+def matmul(a, b):
+    """a @ b as in NumPy: 1-D operands are treated as a row (a) or column (b) vector,
+    and the axis added for them is dropped from the result (1-D @ 1-D is a scalar)."""
+    check_matmul_shapes(a.shape, b.shape)
+    if a.ndim == 1:
+        y = matmul(a.reshape(1, -1), b)  # (..., 1, n), or (1,) when b is 1-D too
+        return y.reshape(y.shape[:-2] + y.shape[-1:] if b.ndim > 1 else ())
+    if b.ndim == 1:
+        return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
+    return MatMul.apply(a, b)
+
+
+def check_matmul_shapes(a_shape, b_shape):
+    """A ValueError naming both shapes when a @ b is undefined (NumPy's message names
+    neither): a scalar operand, inner dimensions that differ, batch axes that do not broadcast."""
+    shapes = f"shapes {tuple(a_shape)} and {tuple(b_shape)}"
+    if not a_shape or not b_shape:
+        raise ValueError(f"matmul: {shapes}: an operand is a scalar; multiply with * instead")
+    inner_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
+    if a_shape[-1] != inner_b:
+        raise ValueError(f"matmul: {shapes} do not chain: a has {a_shape[-1]} columns "
+                         f"but b has {inner_b} rows")
+    try:
+        numpy.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: {shapes}: the batch axes {tuple(a_shape[:-2])} and "
+                         f"{tuple(b_shape[:-2])} do not broadcast") from None
+
+
+def pow(x, exponent):
+    """x ** exponent for a constant (number) exponent."""
+    if isinstance(exponent, Tensor):
+        raise TypeError("pow: the exponent must be a number; for a tensor exponent "
+                        "write exp(b * log(a))")
+    return Pow.apply(x, exponent=exponent)

@@ -14,6 +14,9 @@ window of an NHWC image is KH runs of KW·C contiguous floats, so im2col is one 
 and one copy of long runs, and every matrix above is a contiguous GEMM operand. The ops
 return NCHW-shaped transposed views of NHWC memory, which the next convolution reads back
 without a copy; other ops see an ordinary strided array. Derivations: docs/layers.md.
+
+At the end, the functions minigrad.functional exposes (conv2d, conv_transpose2d,
+upsample_nearest2d): they check the arguments, compute the padding and choose the route.
 """
 from ..backend import get_array_module
 from ..tensor import Function
@@ -321,3 +324,121 @@ class UpSample2D(Function):
         n, c, h, w = x.shape
         s = self.scale
         return gy.reshape(n, c, h, s, w, s).sum(axis=(3, 5))
+
+
+# ------------------------------------------------------------------ the functions F exposes
+# Argument checks, padding, and the choice between the two routes of a stride-1 convolution.
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """Cross-correlation of x (N, C, H, W) with weight (O, C, KH, KW), plus bias (O,), as
+    PyTorch's conv2d. stride: int or (sh, sw). padding: int, (ph, pw), explicit
+    (top, bottom, left, right), "valid" (none) or "same" (Keras: out = ceil(in / stride),
+    the odd pixel of padding going to the bottom/right)."""
+    check_conv_inputs("conv2d", x, weight, bias, "(out, in, kh, kw)", in_axis=1, out_axis=0)
+    stride = as_pair(stride, "conv2d", "stride", minimum=1)
+    (kh, kw), (h, w) = weight.shape[2:], x.shape[2:]
+    pads = conv_padding(padding, (h, w), (kh, kw), stride)
+    top, bottom, left, right = pads
+    if h + top + bottom < kh or w + left + right < kw:
+        raise ValueError(f"conv2d: kernel {kh}×{kw} is larger than the padded input "
+                         f"{h + top + bottom}×{w + left + right} (x {x.shape}, padding {pads})")
+    out_pixels = ((h + top + bottom - kh) // stride[0] + 1) * ((w + left + right - kw) // stride[1] + 1)
+    if (stride == (1, 1) and max(pads) < min(kh, kw)
+            and h * w * weight.shape[0] < out_pixels * x.shape[1]):
+        # With stride 1 a convolution is the transposed convolution of its flipped kernel
+        # (docs/layers.md): the same products, but a temporary of N·H·W × O·KH·KW floats
+        # instead of N·OH·OW × C·KH·KW. Worth it when O < C (64→1 at 28×28: 5 MB vs 320 MB).
+        flipped = weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+        crops = (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right)
+        return apply_conv(ConvTranspose2D, x, flipped, bias, stride=stride, crops=crops)
+    return apply_conv(Conv2D, x, weight, bias, stride=stride, pads=pads)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+    """The transposed convolution (adjoint of conv2d) of x (N, Cin, H, W) with weight
+    (Cin, Cout, KH, KW), plus bias (Cout,), as PyTorch's conv_transpose2d: output size
+    (H - 1)·stride - 2·padding + KH + output_padding. stride, padding, output_padding:
+    int or pair; output_padding < stride."""
+    check_conv_inputs("conv_transpose2d", x, weight, bias, "(in, out, kh, kw)", in_axis=0, out_axis=1)
+    stride = as_pair(stride, "conv_transpose2d", "stride", minimum=1)
+    ph, pw = as_pair(padding, "conv_transpose2d", "padding", minimum=0)
+    oph, opw = as_pair(output_padding, "conv_transpose2d", "output_padding", minimum=0)
+    if oph >= stride[0] or opw >= stride[1]:
+        raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller than "
+                         f"stride {stride} in each dimension")
+    (kh, kw), (h, w) = weight.shape[2:], x.shape[2:]
+    out_h = (h - 1) * stride[0] - 2 * ph + kh + oph
+    out_w = (w - 1) * stride[1] - 2 * pw + kw + opw
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"conv_transpose2d: padding {(ph, pw)} leaves no output for x {x.shape} "
+                         f"and kernel {kh}×{kw} (output {out_h}×{out_w})")
+    if stride == (1, 1) and max(ph, pw) < min(kh, kw) and out_h * out_w * x.shape[1] < h * w * weight.shape[1]:
+        # The mirror of conv2d's choice: with stride 1 this is conv2d with the flipped
+        # kernel, whose temporary is smaller when Cin < Cout.
+        flipped = weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+        pads = (kh - 1 - ph, kh - 1 - ph, kw - 1 - pw, kw - 1 - pw)
+        return apply_conv(Conv2D, x, flipped, bias, stride=stride, pads=pads)
+    crops = (ph, ph - oph, pw, pw - opw)
+    return apply_conv(ConvTranspose2D, x, weight, bias, stride=stride, crops=crops)
+
+
+def upsample_nearest2d(x, scale=2):
+    """Repeat every pixel of x (N, C, H, W) scale×scale times: (N, C, scale·H, scale·W)."""
+    if x.ndim != 4:
+        raise ValueError(f"upsample_nearest2d: expected x of shape (N, C, H, W), got shape {x.shape}")
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"upsample_nearest2d: scale must be a positive int, got {scale!r}")
+    return UpSample2D.apply(x, scale=scale)
+
+
+def apply_conv(op, x, weight, bias, **params):
+    """op applied to x and weight, and to bias unless it is None (then not an input)."""
+    return op.apply(x, weight, **params) if bias is None else op.apply(x, weight, bias, **params)
+
+
+def check_conv_inputs(name, x, weight, bias, weight_layout, in_axis, out_axis):
+    """Shapes and dtypes of a convolution's inputs, each mismatch named with both shapes."""
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected x of shape (N, C, H, W), got shape {x.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"{name}: expected weight of shape {weight_layout}, got shape {weight.shape}")
+    if x.shape[1] != weight.shape[in_axis]:
+        raise ValueError(f"{name}: x has {x.shape[1]} channels (shape {x.shape}) but weight of "
+                         f"shape {weight.shape} {weight_layout} expects {weight.shape[in_axis]}")
+    if bias is not None and bias.shape != (weight.shape[out_axis],):
+        raise ValueError(f"{name}: expected bias of shape ({weight.shape[out_axis]},) for weight "
+                         f"of shape {weight.shape}, got shape {bias.shape}")
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f"{name}: x is {x.dtype} but weight is {weight.dtype}"
+                        + ("" if bias is None else f" and bias {bias.dtype}")
+                        + "; convert them to one dtype with .to(dtype=...)")
+
+
+def as_pair(value, name, what, minimum):
+    """An int or a pair of ints >= minimum, as a pair; a ValueError naming `what` otherwise."""
+    values = (value, value) if isinstance(value, int) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, int) and v >= minimum for v in values):
+        raise ValueError(f"{name}: {what} must be an int or a pair of ints >= {minimum}, got {value!r}")
+    return values
+
+
+def conv_padding(padding, in_hw, kernel, stride):
+    """conv2d's padding as (top, bottom, left, right)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":  # Keras: out = ceil(in / s); the extra pixel goes bottom/right
+        pads = []
+        for n, k, s in zip(in_hw, kernel, stride):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    if isinstance(padding, str):
+        raise ValueError(f"conv2d: padding must be an int, a pair, (top, bottom, left, right), "
+                         f"'valid' or 'same', got {padding!r}")
+    if not isinstance(padding, int) and len(padding) == 4:
+        pads = tuple(padding)
+    else:
+        ph, pw = as_pair(padding, "conv2d", "padding", minimum=0)
+        pads = (ph, ph, pw, pw)
+    if not all(isinstance(p, int) and p >= 0 for p in pads):
+        raise ValueError(f"conv2d: padding must be non-negative ints, got {padding!r}")
+    return pads

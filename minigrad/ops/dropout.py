@@ -36,3 +36,13 @@ class Dropout(Function):
 
     def backward_graph(self, gy, x, y):
         return gy * self.keep * self.scale
+
+
+def dropout(x, p, training=True):
+    """Zero each value with probability p and scale the rest by 1/(1 - p); x itself when
+    not training or p == 0."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=p)

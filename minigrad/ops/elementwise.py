@@ -3,8 +3,8 @@ clip and where. Each gradient is the derivative of the function times gy.
 
 backward_graph writes the derivative with ops on tensors: through the output y or the
 input x, so that it depends on x in the graph (a mask, such as relu's, is a constant)."""
-from ..backend import get_array_module
-from ..tensor import Function
+from ..backend import as_array_like, get_array_module
+from ..tensor import Function, Tensor
 from .arithmetic import unbroadcast
 
 
@@ -173,3 +173,9 @@ class Where(Function):
         not_condition = get_array_module(self.condition).logical_not(self.condition)
         gb = unbroadcast(gy * not_condition, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+
+
+def where(condition, a, b):
+    """a where `condition` (a boolean array or tensor) holds, else b."""
+    like = a if isinstance(a, Tensor) else b
+    return Where.apply(a, b, condition=as_array_like(condition, like.data))

@@ -31,3 +31,19 @@ class Linear(Function):
             return gx, gw
         gb = gy_rows.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
+
+
+def linear(x, weight, bias=None):
+    """y = x @ weightᵀ + bias for x (..., in), weight (out, in), bias (out,) or None."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: expected weight of shape (out, in), got shape {tuple(weight.shape)}")
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: shapes {tuple(x.shape)} and {tuple(weight.shape)}: x has "
+                         f"{x.shape[-1] if x.ndim else 0} features (its last axis) but the "
+                         f"weight (out, in) takes {weight.shape[1]}")
+    if bias is None:
+        return Linear.apply(x, weight)
+    if bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} for weight of shape "
+                         f"{tuple(weight.shape)}; expected ({weight.shape[0]},)")
+    return Linear.apply(x, weight, bias)

@@ -15,7 +15,7 @@ import numpy
 
 from .. import backend
 from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..tensor import Function
 from .elementwise import stable_sigmoid
 from .reduction import Softmax
 
@@ -26,10 +26,7 @@ def as_targets(targets, like, loss_name):
     """`targets` as a number, or an array on like's backend, of like's dtype and shape."""
     if isinstance(targets, (int, float, numpy.generic)):
         return float(targets)
-    xp = get_array_module(like)
-    data = targets.data if isinstance(targets, Tensor) else targets
-    if not hasattr(data, "shape") or backend.backend_of(data) != backend.backend_of(like):
-        data = xp.asarray(backend.to_numpy(data) if hasattr(data, "shape") else data)
+    data = backend.as_array_like(targets, like)
     if data.shape != like.shape:
         raise ValueError(f"{loss_name}: targets of shape {tuple(data.shape)} for predictions "
                          f"of shape {tuple(like.shape)}; they must match (reshape the targets)")
@@ -39,10 +36,7 @@ def as_targets(targets, like, loss_name):
 def as_class_targets(targets, logits):
     """(labels, None) for class indices (N,), or (None, t) for one-hot/soft targets (N, C)."""
     n, classes = logits.shape
-    data = targets.data if isinstance(targets, Tensor) else targets
-    if not hasattr(data, "shape") or backend.backend_of(data) != backend.backend_of(logits):
-        data = get_array_module(logits).asarray(
-            backend.to_numpy(data) if hasattr(data, "shape") else data)
+    data = backend.as_array_like(targets, logits)
     if data.shape == logits.shape:
         return None, data.astype(logits.dtype, copy=False)
     if data.shape != (n,):
@@ -167,3 +161,26 @@ class CrossEntropy(Function):
             t[xp.arange(x.shape[0]), self.labels] = 1
         gx = Softmax.apply(x, axis=1) * t.sum(axis=1, keepdims=True) - t
         return gx * spread_tensor(gy, x.shape[:1], self.reduction).reshape(-1, 1)
+
+
+def binary_cross_entropy(probs, targets, reduction="mean"):
+    """-t·ln p - (1 - t)·ln(1 - p) for probabilities p (clipped to [1e-7, 1 - 1e-7]).
+    Prefer binary_cross_entropy_with_logits: it is exact at any logit."""
+    check_reduction(reduction, "binary_cross_entropy")
+    return BinaryCrossEntropy.apply(probs, targets=targets, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """binary_cross_entropy(sigmoid(logits), targets), in the softplus form that never
+    overflows: max(x, 0) - x·t + ln(1 + e^-|x|)."""
+    check_reduction(reduction, "binary_cross_entropy_with_logits")
+    return BinaryCrossEntropyWithLogits.apply(logits, targets=targets, reduction=reduction)
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy of logits (N, C) against integer labels (N,) or one-hot/soft
+    targets (N, C); "mean" averages over the N rows."""
+    check_reduction(reduction, "cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits (N, C), got shape {logits.shape}")
+    return CrossEntropy.apply(logits, targets=labels, reduction=reduction)

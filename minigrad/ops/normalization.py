@@ -180,3 +180,30 @@ class LayerNorm(Function):
         g_gamma = (gy * x_hat).sum(axis=0) if self.needs_input_grad[1] else None
         g_beta = gy.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, g_gamma, g_beta
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Normalize x (N, C) or (N, C, H, W) per channel, then scale by gamma and shift by beta
+    (both None for no affine part). In training the batch statistics are used and the
+    running statistics (raw (C,) arrays, or None) are updated in place; otherwise the
+    running statistics are used."""
+    if x.ndim not in (2, 4):
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, H, W), got shape {x.shape}")
+    gamma_beta = () if gamma is None else (gamma, beta)
+    return BatchNorm.apply(x, *gamma_beta, training=training, momentum=momentum, eps=eps,
+                           running_mean=running_mean, running_var=running_var)
+
+
+def layer_norm(x, gamma, beta, eps=1e-5):
+    """Normalize each sample of x (N, ...) over all its other axes, then scale by gamma and
+    shift by beta, both of shape x.shape[1:] (or both None for no affine part)."""
+    if x.ndim < 2:
+        raise ValueError(f"layer_norm: expected input (N, ...) with at least 2 axes, got shape {x.shape}")
+    if (gamma is None) != (beta is None):
+        raise ValueError("layer_norm: give both gamma and beta, or neither")
+    if gamma is None:
+        return LayerNorm.apply(x, eps=eps)
+    if gamma.shape != x.shape[1:] or beta.shape != x.shape[1:]:
+        raise ValueError(f"layer_norm: gamma and beta must have the per-sample shape {x.shape[1:]} "
+                         f"of x {x.shape}; got {gamma.shape} and {beta.shape}")
+    return LayerNorm.apply(x, gamma, beta, eps=eps)

@@ -9,12 +9,28 @@ from ..backend import get_array_module
 from ..tensor import Function
 
 
-def normalize_axes(axis, ndim):
-    """`axis` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
+class AxisError(ValueError, IndexError):
+    """An axis the tensor does not have, or one named twice (NumPy's AxisError is both too)."""
+
+
+def normalize_axis(axis, shape, op_name):
+    """One axis in [-ndim, ndim) as its non-negative index; an AxisError otherwise
+    (a plain `axis % ndim` would silently reduce some other axis)."""
+    ndim = len(shape)
+    if not -ndim <= axis < ndim:
+        raise AxisError(f"{op_name}: axis {axis} is out of range for a tensor of {ndim} "
+                        f"dimensions (shape {tuple(shape)}); use an axis in [{-ndim}, {ndim})")
+    return axis % ndim
+
+
+def normalize_axes(axis, shape, op_name):
+    """`axis` (None, an int or a tuple, negatives allowed) as a sorted tuple of distinct axes."""
     if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(sorted(a % ndim for a in axes)) if ndim else ()
+        return tuple(range(len(shape)))
+    axes = [normalize_axis(a, shape, op_name) for a in ((axis,) if isinstance(axis, int) else axis)]
+    if len(set(axes)) != len(axes):
+        raise AxisError(f"{op_name}: axis {axis} names an axis twice (shape {tuple(shape)})")
+    return tuple(sorted(axes))
 
 
 def expand(gy, axes, keepdims):
@@ -32,7 +48,7 @@ class Sum(Function):
     """y = Σ_axes x;   gx = gy broadcast back to x's shape"""
 
     def forward(self, x):
-        self.x_shape, self.axes = x.shape, normalize_axes(self.axis, x.ndim)
+        self.x_shape, self.axes = x.shape, normalize_axes(self.axis, x.shape, "sum")
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
@@ -47,7 +63,7 @@ class Mean(Function):
     """y = Σ_axes x / n;   gx = gy / n broadcast back to x's shape"""
 
     def forward(self, x):
-        self.x_shape, self.axes = x.shape, normalize_axes(self.axis, x.ndim)
+        self.x_shape, self.axes = x.shape, normalize_axes(self.axis, x.shape, "mean")
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
@@ -68,7 +84,7 @@ class Max(Function):
     """y = max_axes x;   gx = gy at the maxima (shared equally between ties), 0 elsewhere"""
 
     def forward(self, x):
-        self.axes = normalize_axes(self.axis, x.ndim)
+        self.axes = normalize_axes(self.axis, x.shape, "max")
         y = x.max(axis=self.axes, keepdims=True)
         self.is_max = x == y
         return y if self.keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in self.axes])
@@ -88,7 +104,7 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.axes = normalize_axes(self.axis, x.ndim)
+        self.axes = normalize_axes(self.axis, x.shape, "logsumexp")
         m = x.max(axis=self.axes, keepdims=True)
         e = xp.exp(x - m)
         total = e.sum(axis=self.axes, keepdims=True)
@@ -109,16 +125,17 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        self.y = e / e.sum(axis=self.axis, keepdims=True)
+        self.axes = normalize_axes(self.axis, x.shape, "softmax")
+        e = xp.exp(x - x.max(axis=self.axes, keepdims=True))
+        self.y = e / e.sum(axis=self.axes, keepdims=True)
         return self.y
 
     def backward(self, gy):
         y = self.y
-        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+        return y * (gy - (gy * y).sum(axis=self.axes, keepdims=True))
 
     def backward_graph(self, gy, x, y):
-        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+        return y * (gy - (gy * y).sum(axis=self.axes, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -126,13 +143,14 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        shifted = x - x.max(axis=self.axis, keepdims=True)
-        self.y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        self.axes = normalize_axes(self.axis, x.shape, "log_softmax")
+        shifted = x - x.max(axis=self.axes, keepdims=True)
+        self.y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axes, keepdims=True))
         return self.y
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axes, keepdims=True)
 
     def backward_graph(self, gy, x, y):
-        return gy - y.exp() * gy.sum(axis=self.axis, keepdims=True)
+        return gy - y.exp() * gy.sum(axis=self.axes, keepdims=True)

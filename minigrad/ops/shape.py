@@ -2,7 +2,7 @@
 indexing and concatenation. Their backward moves the gradient back the same way, and
 backward_graph does it with ops: reshape, transpose, unbroadcast, slices, and IndexAdd
 (GetItem's backward as an op, whose own backward is GetItem again)."""
-from ..backend import get_array_module
+from ..backend import as_array_like, get_array_module
 from ..tensor import Function
 from .arithmetic import unbroadcast
 
@@ -118,3 +118,11 @@ class Concatenate(Function):
         starts = [sum(self.sizes[:i]) for i in range(len(self.sizes) + 1)]
         return tuple(GetItem.apply(gy, index=before + (slice(start, stop),))
                      for start, stop in zip(starts, starts[1:]))
+
+
+def getitem(x, index):
+    """x[index]: slices, integers, None, Ellipsis, integer or boolean arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(as_array_like(i, x.data) if hasattr(i, "shape") or isinstance(i, list) else i
+                  for i in items)
+    return GetItem.apply(x, index=items if isinstance(index, tuple) else items[0])

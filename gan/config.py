@@ -1,0 +1,82 @@
+"""The settings of a training run, as one typed object handed from the command line to
+the loop: `TrainConfig`, with the model's own settings (its recipe's `options` dataclass)
+inside it."""
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+DRY_RUN_IMAGES = 256  # the slice of the data a --dry-run trains on
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work together; the message says which and what to do."""
+
+
+@dataclass
+class TrainConfig:
+    model: str                          # the recipe's name: "gan", "dcgan", "sgan"
+    iterations: int = 10_000            # training length (iterations, each one step)
+    epochs: float | None = None         # or: the length in passes over the training images
+    batch_size: int = 64
+    lr: float = 2e-4                    # Adam's learning rate (D's, and G's unless g_lr)
+    g_lr: float | None = None           # G's learning rate, if not lr
+    beta1: float = 0.5                  # Adam's β₁ (β₂ is 0.999)
+    ema: float = 0.0                    # decay of the moving average of G sampled from; 0: none
+    seed: int = 0
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    limit: int | None = None            # train and test on the first N images only
+    out: str = "runs/model"
+    resume: str | None = None           # a checkpoint to continue from
+    overwrite: bool = False             # start afresh in a folder that holds a run
+    backend: str = "numpy"
+    log_every: int = 100
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    eval_every: int = 500               # for recipes that measure something (SGAN: test accuracy)
+    dry_run: bool = False
+    options: object = None              # the recipe's own settings (a dataclass instance)
+
+    # Settings a resumed run must share with its checkpoint: those that shape the model, the
+    # data or the random draws. The rest (length, where and how often it writes) may change.
+    MATCHED = ("dataset", "limit", "batch_size", "lr", "g_lr", "beta1", "ema", "seed")
+
+    def generator_lr(self):
+        return self.lr if self.g_lr is None else self.g_lr
+
+    def checkpoint_config(self, latent_dim):
+        """What a checkpoint records and a resume must match (see MATCHED)."""
+        matched = {name: getattr(self, name) for name in self.MATCHED}
+        options = dataclasses.asdict(self.options) if self.options is not None else {}
+        return {"latent_dim": latent_dim, **matched, **options}
+
+    def as_dry_run(self):
+        """A smoke test: 2 iterations on a small slice of the data, every output written."""
+        return dataclasses.replace(
+            self, iterations=2, epochs=None, limit=min(self.limit or DRY_RUN_IMAGES, DRY_RUN_IMAGES),
+            log_every=1, sample_every=1, checkpoint_every=1, eval_every=1)
+
+
+def check(config):
+    """Raise ConfigError for settings that cannot work, before any data is read."""
+    if config.epochs is not None and not (config.epochs > 0 and math.isfinite(config.epochs)):
+        raise ConfigError(f"--epochs must be a positive finite number, got {config.epochs}")
+    if config.limit is not None and config.batch_size > config.limit:
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than --limit {config.limit}: "
+                          "no full batch exists; lower --batch-size or raise --limit")
+    if config.resume and config.overwrite:
+        raise ConfigError("--resume continues the run in --out, --overwrite starts it again: "
+                          "choose one")
+    if config.options is not None and hasattr(config.options, "check"):
+        config.options.check(config)
+
+
+def options_fields(options_class):
+    """The fields of a recipe's options dataclass (each becomes a command-line flag)."""
+    return dataclasses.fields(options_class) if options_class is not None else ()
+
+
+def flag(default, help, **argparse_settings):
+    """A field of a recipe's options dataclass: its default, and what its command-line flag
+    says (`help`, and argparse settings such as `choices` or `type`)."""
+    return field(default=default, metadata={"help": help, **argparse_settings})

@@ -1,0 +1,150 @@
+"""One recipe per model: everything that makes a model kind what it is, declared in one
+place for the training loop, the command line and the benchmarks to read.
+
+A recipe names its networks, its step function, its batch source, its own flags (an
+options dataclass) and its defaults. The loop (gan/trainers.py) knows nothing else about
+the model, so adding a model kind is adding a recipe here:
+
+    RECIPES["mine"] = Recipe(name="mine", summary="...", networks=..., step=..., batches=...)
+
+and an examples/mine.py that calls `gan.cli.main("mine")`.
+"""
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import batches as batching
+from . import models, steps
+from .config import ConfigError, flag
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Host arrays of a run: images in [-1, 1] (N, 1, 28, 28), int64 labels."""
+    train_images: object
+    train_labels: object
+    test_images: object
+    test_labels: object
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str                     # the command line's description
+    networks: Callable               # options -> (generator, discriminator)
+    step: Callable                   # options -> step(nets, batches) -> {name: float}
+    batches: Callable                # (data, config) -> a batch source (gan/batches.py)
+    defaults: dict = field(default_factory=dict)   # TrainConfig values for this model
+    options: type = None             # dataclass of the model's own flags
+    evaluate: Callable = None        # (nets, data) -> {name: float}, every --eval-every
+    draws_samples: Callable = lambda options: True  # does the run train a generator?
+    defaults_for: Callable = lambda options: {}     # defaults that depend on the options
+    defaults_note: str = ""                          # says so in --help
+    latent_dim: int = models.LATENT_DIM
+
+
+def image_batches(data, config):
+    return batching.ImageBatches(data.train_images, config.batch_size, config.seed)
+
+
+# ----------------------------------------------------------------------------- vanilla GAN
+GAN = Recipe(
+    name="gan",
+    summary="Train the vanilla (MLP) GAN of the PyTorch tutorials on MNIST.",
+    networks=lambda options: (models.MLPGenerator(), models.MLPDiscriminator()),
+    step=lambda options: steps.gan_step,
+    batches=image_batches,
+    # Adam(2e-4, β₁ 0.5) as in the DCGAN paper; 90,000 batches of 128 is 192 epochs: the
+    # Inception score still rises past 60,000 (docs/results.md).
+    defaults=dict(iterations=90_000, batch_size=128, lr=2e-4, beta1=0.5,
+                  log_every=100, sample_every=1000, checkpoint_every=1000),
+)
+
+
+# ----------------------------------------------------------------------------- DCGAN
+@dataclass
+class DCGANOptions:
+    arch: str = flag("infogan", "the networks: InfoGAN's MNIST model, or the Keras tutorial's",
+                     choices=tuple(models.DCGAN_ARCHITECTURES))
+
+
+# The Keras tutorial's networks keep the settings of their documented runs (docs/results.md).
+KERAS_DCGAN_DEFAULTS = dict(iterations=10_000, batch_size=128, lr=2e-4, g_lr=None, ema=0.0)
+
+DCGAN = Recipe(
+    name="dcgan",
+    summary="Train a DCGAN on MNIST: InfoGAN's networks (--arch infogan) or the Keras tutorial's.",
+    networks=lambda options: tuple(network() for network in models.DCGAN_ARCHITECTURES[options.arch]),
+    step=lambda options: steps.gan_step,
+    batches=image_batches,
+    # Adam(β₁ 0.5) and N(0, 0.02) weights as in the DCGAN paper, batches of 64; G learns
+    # at InfoGAN's 1e-3, D at 2e-4, and samples come from a moving average of G's weights
+    # (docs/results.md measures each choice).
+    defaults=dict(iterations=5_000, batch_size=64, lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999,
+                  log_every=50, sample_every=500, checkpoint_every=500),
+    options=DCGANOptions,
+    defaults_for=lambda options: KERAS_DCGAN_DEFAULTS if options.arch == "keras" else {},
+    defaults_note="With --arch keras the defaults are those of its documented runs: 10,000 "
+                  "iterations of 128 at lr 2e-4 for both networks, no moving average.",
+)
+
+
+# ----------------------------------------------------------------------------- SGAN
+@dataclass
+class SGANOptions:
+    num_labeled: int = flag(100, "training images whose labels the discriminator sees")
+    first_labeled: bool = flag(False, "label the first N images, as the book does, instead of "
+                                      "N/10 per class chosen by --seed")
+    supervised_only: bool = flag(False, "train the same discriminator on the labelled images "
+                                        "alone (the baseline)")
+
+    def check(self, config):
+        if self.num_labeled < 1:
+            raise ConfigError(f"--num-labeled must be at least 1, got {self.num_labeled}")
+        if not self.first_labeled and self.num_labeled % models.NUM_CLASSES:
+            raise ConfigError(f"--num-labeled {self.num_labeled}: a balanced labelled set takes "
+                              f"the same number of each of the {models.NUM_CLASSES} digits, so it "
+                              f"must be a multiple of {models.NUM_CLASSES} (or add --first-labeled)")
+
+
+def semi_supervised_batches(data, config):
+    options = config.options
+    labeled_index = batching.labeled_subset(data.train_labels, options.num_labeled, config.seed,
+                                            balanced=not options.first_labeled)
+    return batching.SemiSupervisedBatches(data.train_images, data.train_labels, labeled_index,
+                                          config.batch_size, config.seed, options.supervised_only)
+
+
+def test_accuracy(nets, data):
+    return {"test_acc": models.classifier_accuracy(nets.discriminator, data.test_images, data.test_labels)}
+
+
+SGAN = Recipe(
+    name="sgan",
+    summary="Train the semi-supervised GAN of GANs in Action (ch. 7) on MNIST with 100 labels.",
+    networks=lambda options: (models.SGANGenerator(), models.SGANDiscriminator()),
+    step=lambda options: steps.supervised_step if options.supervised_only else steps.sgan_step,
+    batches=semi_supervised_batches,
+    # The book's settings: batches of 32, Keras' default Adam (1e-3, β₁ 0.9), 8,000 iterations.
+    defaults=dict(iterations=8_000, batch_size=32, lr=1e-3, beta1=0.9,
+                  log_every=100, sample_every=800, checkpoint_every=800, eval_every=800),
+    options=SGANOptions,
+    evaluate=test_accuracy,
+    draws_samples=lambda options: not options.supervised_only,
+)
+
+
+RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN)}
+
+
+def get_recipe(name):
+    if name not in RECIPES:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def build_networks(name, options=None):
+    """(generator, discriminator) of a model, with its default options unless given."""
+    recipe = get_recipe(name)
+    if options is None and recipe.options is not None:
+        options = recipe.options()
+    return recipe.networks(options)

@@ -1,0 +1,133 @@
+"""One training iteration of each GAN: the step functions the recipes name.
+
+A step function takes the networks and the batch source, plays one iteration of its
+model's game, and returns its numbers (losses, accuracies) as floats:
+
+- `gan_step` (vanilla GAN and DCGAN): a discriminator step on a real batch and on
+  `fake.detach()`, then a generator step with the non-saturating loss -log D(G(z)).
+- `sgan_step`: a supervised step (cross-entropy on a labelled batch), an unsupervised step
+  (real unlabelled images against `fake.detach()`), then the generator step.
+- `supervised_step`: the SGAN discriminator trained on the labelled images alone
+  (`--supervised-only`), the baseline the semi-supervised one is compared with.
+"""
+from dataclasses import dataclass
+
+import minigrad
+from minigrad import backend
+from minigrad import functional as F
+from minigrad.tensor import Tensor
+
+from . import models
+
+
+@dataclass
+class Networks:
+    """What a step function updates: the two networks and their optimizers, and the moving
+    average of G's weights that samples are drawn from (None when --ema is 0)."""
+    generator: object
+    discriminator: object
+    g_optimizer: object
+    d_optimizer: object
+    latent_dim: int
+    g_average: object = None
+
+
+# ----------------------------------------------------------------------------- step pieces
+def latent_noise(n, latent_dim):
+    """z ~ N(0, I) of shape (n, latent_dim), drawn on the active backend."""
+    return Tensor._wrap(backend.random_normal((n, latent_dim), minigrad.float32))
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """-log D(x) - log(1 - D(G(z))) on logits: real images are 1, generated ones 0."""
+    return (F.binary_cross_entropy_with_logits(real_logits, 1.0)
+            + F.binary_cross_entropy_with_logits(fake_logits, 0.0))
+
+
+def generator_loss(fake_logits):
+    """The non-saturating generator loss -log D(G(z)): "call the fakes real". Its gradient
+    stays large while D still rejects the fakes, unlike log(1 - D(G(z)))."""
+    return F.binary_cross_entropy_with_logits(fake_logits, 1.0)
+
+
+def fraction(mask):
+    """The fraction of True in a backend boolean array, as a Python float."""
+    return float(mask.mean())
+
+
+def optimizer_step(optimizer, loss):
+    """Backpropagate `loss` into fresh gradients and let `optimizer` update its parameters."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+# ----------------------------------------------------------------------------- steps
+def gan_step(nets, batches):
+    """One iteration of the GAN game (vanilla GAN and DCGAN) on a batch of real images."""
+    G, D = nets.generator, nets.discriminator
+    real = batches.next_images()                                  # (N, 1, 28, 28)
+    fake = G(latent_noise(real.shape[0], nets.latent_dim))
+
+    # Discriminator: real images are 1, generated ones 0. fake.detach() keeps this loss
+    # from reaching the generator.
+    real_logits, fake_logits = D(real), D(fake.detach())
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    optimizer_step(nets.d_optimizer, d_loss)
+
+    # Generator: the non-saturating loss -log D(G(z)), i.e. "call the fakes real". The
+    # gradients it leaves on D's parameters are never used: only G's optimizer steps, and
+    # D's step above starts from zeroed gradients.
+    g_loss = generator_loss(D(fake))
+    optimizer_step(nets.g_optimizer, g_loss)
+    nets.discriminator.zero_grad()
+
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "d_acc_real": fraction(real_logits.data > 0),
+            "d_acc_fake": fraction(fake_logits.data < 0)}
+
+
+def supervised_loss(D, images, labels):
+    """Cross-entropy of D's class logits on a labelled batch, and the batch accuracy."""
+    class_logits = D(images)
+    accuracy = fraction(class_logits.data.argmax(axis=1) == labels.data)
+    return F.cross_entropy(class_logits, labels), accuracy
+
+
+def supervised_step(nets, batches):
+    """`--supervised-only`: the SGAN discriminator as a plain classifier of the labelled set."""
+    sup_loss, sup_acc = supervised_loss(nets.discriminator, *batches.next_labeled())
+    optimizer_step(nets.d_optimizer, sup_loss)
+    return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc}
+
+
+def sgan_step(nets, batches):
+    """One SGAN iteration (GANs in Action, ch. 7): supervised, unsupervised, generator.
+
+    The unsupervised head reads real-versus-fake from the class logits:
+    D(x) = Z / (Z + 1) = σ(logsumexp(logits)), so its logit is `real_fake_logit`.
+    """
+    G, D = nets.generator, nets.discriminator
+    labeled, labels = batches.next_labeled()
+    unlabeled = batches.next_unlabeled()
+
+    # Supervised: softmax cross-entropy on the labelled batch.
+    sup_loss, sup_acc = supervised_loss(D, labeled, labels)
+    optimizer_step(nets.d_optimizer, sup_loss)
+
+    # Unsupervised: unlabelled real images are real, generated ones fake.
+    fake = G(latent_noise(unlabeled.shape[0], nets.latent_dim))
+    real_logits = models.real_fake_logit(D(unlabeled))
+    fake_logits = models.real_fake_logit(D(fake.detach()))
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    optimizer_step(nets.d_optimizer, d_loss)
+
+    # Generator: non-saturating, on D's real-versus-fake logit; only G's optimizer steps.
+    g_loss = generator_loss(models.real_fake_logit(D(fake)))
+    optimizer_step(nets.g_optimizer, g_loss)
+    nets.discriminator.zero_grad()
+
+    return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
+            "d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "d_acc_real": fraction(real_logits.data > 0),
+            "d_acc_fake": fraction(fake_logits.data < 0)}

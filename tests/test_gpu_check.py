@@ -1,0 +1,51 @@
+"""benchmarks/gpu_check.sh: refuses clearly without a GPU, and its stages run (rehearsed on
+the CPU with tiny sizes), so the minutes of a lent GPU go to measuring."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minigrad import backend as mg_backend
+from gan_fixtures import REAL_MNIST
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
+
+
+@pytest.fixture(autouse=True)
+def once(backend):
+    """The script starts its own processes: running it once per test backend would only repeat it."""
+    if backend != "numpy":
+        pytest.skip("runs once, under the numpy test backend")
+
+
+def run(*argv, data_dir=None):
+    env = dict(os.environ, PYTHON=sys.executable)
+    if data_dir is not None:
+        env["DATA_DIR"] = str(data_dir)
+    return subprocess.run(["bash", str(SCRIPT), *map(str, argv)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.mark.skipif(mg_backend.cupy_available(), reason="a GPU is here: the check would run")
+def test_without_a_gpu_it_stops_at_once_saying_why(tmp_path):
+    result = run(tmp_path / "results.md")
+    assert result.returncode == 2
+    assert "no GPU to check" in result.stderr and "--rehearsal" in result.stderr
+    assert not (tmp_path / "results.md").exists()  # no file that could pass for results
+
+
+@pytest.mark.skipif(REAL_MNIST is None, reason="the rehearsal trains on the real MNIST files")
+def test_the_rehearsal_runs_every_stage(tmp_path):
+    result = run("--rehearsal", tmp_path / "results.md", data_dir=REAL_MNIST)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "results.md").read_text()
+    assert "Rehearsal on the CPU" in text
+    stages = ["Tests on the numpy backend", "Training: gan", "Training: dcgan", "Training: sgan",
+              "Training step against PyTorch"]
+    for stage in stages:
+        assert f"## {stage}" in text
+    assert text.count("exit status 0") == len(stages)
+    assert "| gan | 8 |" in text  # the benchmark's table row
