@@ -7,11 +7,13 @@
 """
 from . import functional
 from .backend import get_array_module, get_backend, manual_seed, set_backend
-from .gradcheck import GradcheckError, gradcheck
-from .tensor import Function, Tensor, float32, float64, is_grad_enabled, no_grad, tensor
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .tensor import (Function, Tensor, enable_grad, float32, float64, grad, is_grad_enabled,
+                     no_grad, tensor)
 from . import nn, optim  # after .tensor: layers are built on Tensor
 
-__all__ = ["Tensor", "tensor", "Function", "no_grad", "is_grad_enabled", "functional",
-           "nn", "optim", "gradcheck", "GradcheckError", "set_backend", "get_backend",
+__all__ = ["Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "grad",
+           "functional", "nn", "optim", "gradcheck", "gradgradcheck", "GradcheckError",
+           "set_backend", "get_backend",
            "get_array_module", "manual_seed", "float32", "float64"]
 __version__ = "0.1.0"

@@ -11,11 +11,15 @@ that sum does not depend on x, so a backward returning zeros would pass.
 
 mode="directional" compares vᵀJu for one random direction u instead: two forward passes
 in all, for inputs too large to perturb one element at a time.
+
+gradgradcheck checks second derivatives the same way: it runs gradcheck on the function
+that returns fn's gradient, computed with create_graph=True.
 """
 import numpy
 
 from . import backend
-from .tensor import Tensor, no_grad
+from . import functional as F
+from .tensor import Tensor, enable_grad, grad, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -70,6 +74,56 @@ def gradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="fu
     if mode == "directional":
         return _check_direction(named, analytic, loss, eps, atol, rtol, seed, raise_exception)
     raise ValueError(f"gradcheck: mode must be 'full' or 'directional', not {mode!r}")
+
+
+def gradgradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full",
+                  seed=0, raise_exception=True):
+    """True if fn's gradient computed with create_graph=True is right and so are its own
+    derivatives, against finite differences.
+
+    With a random upstream gradient v (a float64 leaf of fn's output shape), the gradient
+        G(inputs, v) = ∂(Σ v·fn(inputs)) / ∂(inputs and params)     (create_graph=True)
+    must first equal the one backward() computes on raw arrays (backward_graph and
+    backward agree; gradcheck checks backward). G is a function of the inputs, the
+    parameters and v, and gradcheck then checks G's backward for all of them, with its own
+    random upstream gradient: the derivative with respect to v checks that each
+    backward_graph keeps gy in its graph, the others the second derivatives. The arguments
+    are gradcheck's; a failure names G's input len(inputs) as the upstream gradient v.
+    """
+    inputs = [_as_float64_leaf(x) for x in inputs]
+    checked = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad] + list(params)
+    rng_state = backend.get_rng_state()
+
+    def gradient(xs, wrt, gy, create_graph):
+        backend.set_rng_state(rng_state)  # the same dropout mask on every call
+        with enable_grad():  # gradcheck's finite differences run G under no_grad
+            return grad(fn(*xs), wrt, grad_outputs=gy, create_graph=create_graph)
+
+    with no_grad():
+        out = fn(*inputs)  # for its shape and backend
+    v = Tensor._wrap(backend.as_array_like(
+        numpy.random.default_rng(seed + 2).standard_normal(out.shape), out.data), requires_grad=True)
+    by_graph = gradient(inputs, checked, v, create_graph=True)
+    by_arrays = gradient(inputs, checked, v, create_graph=False)
+    for i, (g, expected) in enumerate(zip(by_graph, by_arrays)):
+        if not _close(g.data, expected.data, atol, rtol):
+            error = float(backend.get_array_module(g.data).abs(g.data - expected.data).max())
+            return _fail(f"gradgradcheck: the create_graph gradient of checked tensor {i} (of shape "
+                         f"{g.shape}) differs from backward()'s by up to {error:.3g}: a "
+                         "backward_graph computes another gradient than its backward", raise_exception)
+    backend.set_rng_state(rng_state)  # gradcheck's runs see the same random numbers
+
+    def first_derivatives(*args):
+        *xs, gy = args
+        wrt = [x for x in xs if isinstance(x, Tensor) and x.requires_grad] + list(params)
+        return F.concatenate([g.reshape(-1) for g in gradient(xs, wrt, gy, create_graph=True)])
+
+    try:
+        return gradcheck(first_derivatives, inputs + [v], params, eps=eps, atol=atol, rtol=rtol,
+                         mode=mode, seed=seed, raise_exception=raise_exception)
+    except GradcheckError as error:
+        raise GradcheckError(f"gradgradcheck: {error} (the function checked is fn's gradient; "
+                             f"input {len(inputs)} is its upstream gradient)") from None
 
 
 def _as_float64_leaf(x):

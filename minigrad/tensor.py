@@ -7,6 +7,11 @@ calls each op's `backward`, adding up the gradients of tensors used more than on
 
 Invariant: gradients are never modified in place, so an op's backward may return views
 (a reshape of gy, gy itself) without copying.
+
+Higher-order gradients (docs/higher-order.md): with create_graph=True the same walk calls
+each op's `backward_graph`, which computes the gradient with ops on tensors, so the
+gradient is itself a graph that can be differentiated again. `grad()` returns gradients
+instead of adding them to `.grad`.
 """
 import contextlib
 
@@ -32,6 +37,17 @@ def no_grad():
         _grad_enabled = previous
 
 
+@contextlib.contextmanager
+def enable_grad():
+    """Record a graph even inside no_grad() (a create_graph backward needs one)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, True
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
 def is_grad_enabled():
     return _grad_enabled
 
@@ -47,6 +63,13 @@ class Function:
     Call it as `MyOp.apply(x, y, **params)`: tensors (or numbers) are the inputs, keyword
     params become attributes of the op before forward runs. `self.needs_input_grad`
     tells backward which gradients are wanted.
+
+    For second and higher derivatives an op also defines, right below backward,
+
+        backward_graph(self, gy, *xs, y) -> gx     the same gradient computed with ops on
+                                                    Tensors: gy, the input tensors xs and
+                                                    the output tensor y
+    used only by backward(create_graph=True) and grad(create_graph=True).
     """
 
     def __init__(self, **params):
@@ -57,6 +80,12 @@ class Function:
 
     def backward(self, gy):
         raise NotImplementedError
+
+    def backward_graph(self, gy, *xs, y):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no second derivative: create_graph=True needs "
+            f"{type(self).__name__}.backward_graph (its gradient written with ops on tensors; "
+            "see docs/higher-order.md)")
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -171,46 +200,21 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------------ autodiff
-    def backward(self, grad=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad`, weighted by `grad`.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, *, grad=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`, weighted by `gradient`.
 
-        `grad` is the upstream gradient, of self's shape; it may be left out for a tensor
-        of one element. The graph is freed afterwards unless `retain_graph=True`.
+        `gradient` (also accepted as `grad=`) is the upstream gradient, of self's shape; it
+        may be left out for a tensor of one element. The graph is freed afterwards unless
+        `retain_graph=True` (which defaults to create_graph). With `create_graph=True` the
+        leaves' `.grad` are Tensors with a graph, to be differentiated again; otherwise
+        they are raw arrays.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad; no op "
                                "that produced it had an input with requires_grad=True")
-        xp = backend.get_array_module(self.data)
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward(): a tensor of shape {self.shape} needs an "
-                                   "upstream gradient of that shape: backward(grad)")
-            grad = xp.ones_like(self.data)
-        else:
-            grad = backend.as_array_like(grad, self.data, self.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward(): upstream gradient of shape {grad.shape} "
-                                 f"for a tensor of shape {self.shape}")
-
-        grads = {id(self): grad}  # gradient of each tensor still waiting to be used
-        for t in reversed(_topological_order(self)):
-            g = grads.pop(id(t), None)
-            if g is None:
-                continue
-            if t._ctx is None:  # a leaf: gradients add up across backward() calls
-                t.grad = g if t.grad is None else t.grad + g
-                continue
-            op, inputs = t._ctx
-            gxs = op.backward(g)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            for x, gx in zip(inputs, gxs):
-                if gx is None or not x.requires_grad:
-                    continue
-                gx = _check_grad(op, x, gx)
-                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
-            if not retain_graph:
-                t._ctx, t._freed = None, True
+        gradient = _upstream_gradient(self, grad if gradient is None else gradient,
+                                      create_graph, "backward()")
+        _backpropagate([self], [gradient], _retain(retain_graph, create_graph), create_graph)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other): return F.add(self, other)
@@ -257,13 +261,159 @@ def _check_grad(op, x, gx):
     return gx
 
 
-def _topological_order(root):
-    """Tensors reachable from `root` through ops, each after all of its inputs.
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None):
+    """The gradients of `outputs` with respect to `inputs`, as a tuple of Tensors, one per
+    input; `.grad` is left untouched.
+
+    outputs       a Tensor or a list of them; their gradients add up
+    inputs        a Tensor or a list of them (leaves or not)
+    grad_outputs  the upstream gradient of each output (a Tensor, array or number, or a
+                  list); may be left out for outputs of one element
+    create_graph  return gradients with a graph, to differentiate again
+    retain_graph  keep the graph for another pass; defaults to create_graph, as in PyTorch
+    An input that the outputs do not depend on gets a gradient of zeros.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad(): {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    pairs = [(y, _upstream_gradient(y, g, create_graph, "grad()"))
+             for y, g in zip(outputs, grad_outputs) if y.requires_grad]
+    found = {}
+    if pairs:
+        found = _backpropagate([y for y, _ in pairs], [g for _, g in pairs],
+                               _retain(retain_graph, create_graph), create_graph,
+                               wanted={id(x) for x in inputs})
+    result = []
+    for x in inputs:
+        g = found.get(id(x))
+        if g is None:  # the outputs do not depend on x
+            g = Tensor._wrap(backend.get_array_module(x.data).zeros_like(x.data))
+        result.append(g if isinstance(g, Tensor) else Tensor._wrap(g))
+    return tuple(result)
+
+
+def _retain(retain_graph, create_graph):
+    if retain_graph is None:
+        return create_graph
+    if create_graph and not retain_graph:
+        raise ValueError("create_graph=True builds the new graph on the old one, which must be "
+                         "kept: leave retain_graph out or set it to True")
+    return retain_graph
+
+
+def _upstream_gradient(y, g, create_graph, caller):
+    """The upstream gradient of y: a raw array, or a Tensor (keeping its graph) for
+    create_graph; ones for a tensor of one element when g is None."""
+    if g is None:
+        if y.size != 1:
+            raise RuntimeError(f"{caller}: a tensor of shape {y.shape} needs an "
+                               "upstream gradient of that shape: backward(grad)")
+        g = backend.get_array_module(y.data).ones_like(y.data)
+    elif isinstance(g, Tensor) and create_graph:  # kept as it is: a cast would cut its graph
+        if g.dtype != y.dtype or backend.backend_of(g.data) != backend.backend_of(y.data):
+            raise TypeError(f"{caller}: with create_graph=True an upstream gradient Tensor must "
+                            f"have the tensor's dtype and backend ({y.dtype} on "
+                            f"{backend.backend_of(y.data)}), got {g.dtype} on "
+                            f"{backend.backend_of(g.data)}; convert it with .to(...) first")
+    else:  # any value (a Tensor too) takes y's dtype and backend
+        g = backend.as_array_like(g, y.data, y.dtype)
+    if g.shape != y.shape:
+        raise ValueError(f"{caller}: upstream gradient of shape {g.shape} "
+                         f"for a tensor of shape {y.shape}")
+    return Tensor._wrap(g) if create_graph and not isinstance(g, Tensor) else g
+
+
+def _backpropagate(roots, root_grads, retain_graph, create_graph, wanted=None):
+    """The reverse walk of backward() and grad(): push each tensor's gradient back to its
+    inputs through its op, in reverse topological order, from the roots to the leaves.
+
+    Gradients are raw arrays and each op's `backward` computes them; with create_graph
+    they are Tensors and `backward_graph` computes them with ops, so they carry a graph.
+    Without `wanted`, leaf gradients are added to `.grad`. With `wanted` (ids of tensors,
+    for grad()) their gradients are returned in a dict by id and `.grad` is not touched;
+    only the ops on a path to a wanted tensor run, asked only for the gradients on it.
+    """
+    grads = {}  # gradient of each tensor still waiting to be used
+    for root, g in zip(roots, root_grads):
+        grads[id(root)] = grads[id(root)] + g if id(root) in grads else g
+    order = _topological_order(roots)
+    if wanted is not None:
+        found, leads = {}, _leading_to(order, wanted)
+    with enable_grad() if create_graph else contextlib.nullcontext():
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if wanted is not None:
+                if id(t) in wanted:
+                    found[id(t)] = g
+                if t._ctx is None or id(t) not in leads:
+                    continue
+            elif t._ctx is None:  # a leaf: gradients add up across backward() calls
+                t.grad = g if t.grad is None else t.grad + g
+                continue
+            op, inputs = t._ctx
+            if wanted is None:
+                gxs = op.backward_graph(g, *inputs, y=t) if create_graph else op.backward(g)
+            else:
+                gxs = _backward_towards(leads, op, g, inputs, t, create_graph)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                gx = _check_graph_grad(op, x, gx) if create_graph else _check_grad(op, x, gx)
+                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+            if not retain_graph:
+                t._ctx, t._freed = None, True
+    return found if wanted is not None else None
+
+
+def _backward_towards(leads, op, g, inputs, y, create_graph):
+    """op's backward (or backward_graph), asked only for the gradients of the inputs that
+    lead to a wanted tensor (grad() of a critic w.r.t. its input skips the weights')."""
+    asked = op.needs_input_grad
+    op.needs_input_grad = tuple(n and id(x) in leads for n, x in zip(asked, inputs))
+    try:
+        return op.backward_graph(g, *inputs, y=y) if create_graph else op.backward(g)
+    finally:
+        op.needs_input_grad = asked
+
+
+def _leading_to(order, wanted):
+    """Ids of the tensors in `order` (inputs before outputs) with a path to a wanted one."""
+    leads = set()
+    for t in order:
+        if id(t) in wanted or (t._ctx is not None and any(id(x) in leads for x in t._ctx[1])):
+            leads.add(id(t))
+    return leads
+
+
+def _check_graph_grad(op, x, gx):
+    """_check_grad for a gradient Tensor of backward_graph; a cast would cut the graph."""
+    if not isinstance(gx, Tensor):  # a constant gradient (an array, or a NumPy scalar)
+        gx = Tensor._wrap(backend.as_array_like(gx, x.data))
+    if gx.shape != x.shape:
+        raise RuntimeError(f"{type(op).__name__}.backward_graph returned a gradient of shape "
+                           f"{gx.shape} for an input of shape {x.shape}")
+    if gx.dtype != x.dtype:
+        raise RuntimeError(f"{type(op).__name__}.backward_graph returned a {gx.dtype} gradient "
+                           f"for a {x.dtype} input; give the op's inputs one dtype")
+    return gx
+
+
+def _topological_order(roots):
+    """Tensors reachable from `roots` through ops, each after all of its inputs.
 
     Iterative depth-first search: a chain of any length fits, no recursion limit.
     """
     order, visited = [], set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in reversed(roots)]
     while stack:
         t, inputs_done = stack.pop()
         if inputs_done:

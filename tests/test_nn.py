@@ -50,6 +50,9 @@ LAYERS = {  # name: (layer factory, input shape)
     "batchnorm_2d_input": (lambda: with_running_stats(nn.BatchNorm(3), 3), (6, 3)),
     "batchnorm_4d_input": (lambda: with_running_stats(nn.BatchNorm(3), 3), (4, 3, 2, 3)),
     "batchnorm_no_affine": (lambda: with_running_stats(nn.BatchNorm(3, affine=False), 3), (4, 3, 2, 2)),
+    "layernorm_2d_input": (lambda: nn.LayerNorm(3), (4, 3)),
+    "layernorm_4d_input": (lambda: nn.LayerNorm((3, 2, 2)), (2, 3, 2, 2)),
+    "layernorm_no_affine": (lambda: nn.LayerNorm((2, 3), affine=False), (3, 2, 3)),
     "sequential": (lambda: nn.Sequential(nn.Dense(4, 6), nn.BatchNorm(6), nn.LeakyReLU(0.2),
                                          nn.Dropout(0.3), nn.Dense(6, 2)), (5, 4)),
 }
@@ -217,6 +220,31 @@ def test_batchnorm_errors_name_the_layer_and_shapes():
 
 
 # ----------------------------------------------------------------------------- Dropout
+def test_layernorm_normalizes_each_sample_the_same_in_train_and_eval():
+    layer = not_trivial(nn.LayerNorm((3, 2, 2)))
+    x = random((4, 3, 2, 2)) * 3 + 2
+    x[1] *= 10  # per sample: another sample's scale changes nothing
+    y = layer(minigrad.tensor(x)).numpy()
+    axes = (1, 2, 3)
+    x_hat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+    expected = x_hat * layer.gamma.numpy() + layer.beta.numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer.eval()(minigrad.tensor(x)).numpy(), y)
+    assert [name for name, _ in layer.named_parameters()] == ["gamma", "beta"]
+    assert layer.gamma.shape == (3, 2, 2) and not list(layer.named_buffers())
+    assert repr(nn.LayerNorm(5)) == "LayerNorm((5,), eps=1e-05, affine=True)"
+
+
+def test_layernorm_errors_name_the_layer_and_shapes():
+    with pytest.raises(ValueError, match=r"LayerNorm\(\(3, 2, 2\).*expected input of shape "
+                                         r"\(N, 3, 2, 2\), got \(4, 3, 2, 3\)"):
+        nn.LayerNorm((3, 2, 2))(minigrad.tensor(random((4, 3, 2, 3))))
+    with pytest.raises(ValueError, match=r"layer_norm: gamma and beta must have the per-sample shape"):
+        F.layer_norm(minigrad.tensor(random((4, 3))), minigrad.tensor(np.ones(4)), minigrad.tensor(np.ones(4)))
+    with pytest.raises(ValueError, match="at least 2 axes"):
+        F.layer_norm(minigrad.tensor(random(3)), None, None)
+
+
 def test_dropout_zeroes_about_p_and_scales_the_rest():
     x = np.ones((200, 100), np.float32)
     y = nn.Dropout(0.3)(minigrad.tensor(x)).numpy()
@@ -302,6 +330,10 @@ BAD_SIZES = [  # (make the layer, the message it must give)
     (lambda: nn.ConvTranspose2D(1, 8, -4), r"ConvTranspose2D: kernel_size .* got -4"),
     (lambda: nn.ConvTranspose2D(1, 8, 4, stride=(2, 0)), r"ConvTranspose2D: stride .* got \(2, 0\)"),
     (lambda: nn.BatchNorm(0), r"BatchNorm: num_features must be a positive int, got 0"),
+    (lambda: nn.LayerNorm(0), r"LayerNorm: normalized_shape must be a positive int or a tuple of them, got 0"),
+    (lambda: nn.LayerNorm((3, 0, 2)), r"LayerNorm: normalized_shape .* got \(3, 0, 2\)"),
+    (lambda: nn.LayerNorm(()), r"LayerNorm: normalized_shape .* got \(\)"),
+    (lambda: nn.LayerNorm(2.5), r"LayerNorm: normalized_shape .* got 2.5"),
     (lambda: nn.UpSampling2D(0), r"UpSampling2D: scale must be a positive int, got 0"),
     (lambda: nn.UpSampling2D(1.5), r"UpSampling2D: scale must be a positive int, got 1.5"),
     (lambda: nn.Reshape((0, 7)), r"Reshape: shape must be positive ints.*got \(0, 7\)"),

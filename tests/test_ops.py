@@ -367,6 +367,7 @@ def test_functional_is_a_flat_table_with_every_import_at_the_top():
     ("conv_transpose2d", "(x, weight, bias=None, stride=1, padding=0, output_padding=0)"),
     ("upsample_nearest2d", "(x, scale=2)"),
     ("batch_norm", "(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-05)"),
+    ("layer_norm", "(x, gamma, beta, eps=1e-05)"),
     ("dropout", "(x, p, training=True)"),
     ("binary_cross_entropy", "(probs, targets, reduction='mean')"),
     ("binary_cross_entropy_with_logits", "(logits, targets, reduction='mean')"),

@@ -7,12 +7,12 @@
 """
 from . import init
 from .averaging import ExponentialMovingAverage
-from .batchnorm import BatchNorm
+from .batchnorm import BatchNorm, LayerNorm
 from .conv import Conv2D, ConvTranspose2D
 from .layers import (Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Softmax, Tanh,
                      UpSampling2D)
 from .module import Module, Sequential
 
-__all__ = ["Module", "Sequential", "Dense", "Conv2D", "ConvTranspose2D", "BatchNorm", "ReLU",
+__all__ = ["Module", "Sequential", "Dense", "Conv2D", "ConvTranspose2D", "BatchNorm", "LayerNorm", "ReLU",
            "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Dropout", "Flatten", "Reshape",
            "UpSampling2D", "ExponentialMovingAverage", "init"]

@@ -1,9 +1,10 @@
 """BatchNorm: normalize each channel with the batch's statistics while training and with
-running averages of them in eval mode. The op itself is minigrad/ops/normalization.py."""
+running averages of them in eval mode. LayerNorm: normalize each sample over its own
+values, the same in training and eval. The ops are minigrad/ops/normalization.py."""
 from .. import functional as F
 from .. import backend
 from ..tensor import DEFAULT_DTYPE
-from .layers import check_sizes, new_parameter, shape_error
+from .layers import _is_int, check_sizes, new_parameter, shape_error
 from .module import Module
 from . import init
 
@@ -40,3 +41,31 @@ class BatchNorm(Module):
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class LayerNorm(Module):
+    """Layer normalization of x (N, *normalized_shape), per sample: y = γ·(x − μ)/√(σ² + ε) + β
+    with μ, σ² over all of a sample's values (C·H·W for an image), the same in training and
+    eval mode, with no running statistics. γ (ones) and β (zeros) have normalized_shape,
+    e.g. (C, H, W) or (features,), when affine=True. A WGAN-GP critic uses it instead of
+    BatchNorm: the gradient penalty is per sample, and batch statistics tie samples together.
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, affine=True):
+        super().__init__()
+        shape = ((normalized_shape,) if _is_int(normalized_shape) else tuple(normalized_shape)
+                 if isinstance(normalized_shape, (tuple, list)) else ())
+        if not shape or not all(_is_int(n) and n > 0 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a tuple of "
+                             f"them, got {normalized_shape!r}")
+        self.normalized_shape, self.eps, self.affine = shape, eps, affine
+        self.gamma = init.constant_(new_parameter(shape), 1.0) if affine else None
+        self.beta = new_parameter(shape) if affine else None
+
+    def forward(self, x):
+        if tuple(x.shape[1:]) != self.normalized_shape:
+            raise shape_error(self, f"(N, {', '.join(map(str, self.normalized_shape))})", x)
+        return F.layer_norm(x, self.gamma, self.beta, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, affine={self.affine}"

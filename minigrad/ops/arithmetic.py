@@ -2,6 +2,9 @@
 
 When an input was broadcast in forward, its gradient is summed over the broadcast axes in
 backward (`unbroadcast`): each input element fed every output it was copied to.
+
+Each `backward_graph` is its `backward` with tensors for the saved arrays: the same
+formula, built from ops, so that it can be differentiated again (docs/higher-order.md).
 """
 import numpy
 
@@ -10,7 +13,7 @@ from ..tensor import Function, Tensor
 
 
 def unbroadcast(g, shape):
-    """Sum `g` down to `shape`, undoing NumPy broadcasting."""
+    """Sum `g` down to `shape`, undoing NumPy broadcasting (an array or a Tensor)."""
     if g.shape == shape:
         return g
     extra = g.ndim - len(shape)
@@ -30,6 +33,9 @@ class Add(Function):
     def backward(self, gy):
         return unbroadcast(gy, self.a_shape), unbroadcast(gy, self.b_shape)
 
+    def backward_graph(self, gy, a, b, y):
+        return unbroadcast(gy, a.shape), unbroadcast(gy, b.shape)
+
 
 class Sub(Function):
     """y = a - b;   ga = gy,  gb = -gy"""
@@ -42,6 +48,10 @@ class Sub(Function):
         gb = -unbroadcast(gy, self.b_shape) if self.needs_input_grad[1] else None
         return unbroadcast(gy, self.a_shape), gb
 
+    def backward_graph(self, gy, a, b, y):
+        gb = -unbroadcast(gy, b.shape) if self.needs_input_grad[1] else None
+        return unbroadcast(gy, a.shape), gb
+
 
 class Mul(Function):
     """y = a * b;   ga = gy * b,  gb = gy * a"""
@@ -52,6 +62,11 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.a, self.b
+        ga = unbroadcast(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+    def backward_graph(self, gy, a, b, y):
         ga = unbroadcast(gy * b, a.shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(gy * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
@@ -70,6 +85,11 @@ class Div(Function):
         gb = unbroadcast(-ga * self.y, self.b.shape) if self.needs_input_grad[1] else None
         return unbroadcast(ga, self.a_shape), gb
 
+    def backward_graph(self, gy, a, b, y):
+        ga = gy / b
+        gb = unbroadcast(-ga * y, b.shape) if self.needs_input_grad[1] else None
+        return unbroadcast(ga, a.shape), gb
+
 
 class Neg(Function):
     """y = -x;   gx = -gy"""
@@ -78,6 +98,9 @@ class Neg(Function):
         return -x
 
     def backward(self, gy):
+        return -gy
+
+    def backward_graph(self, gy, x, y):
         return -gy
 
 
@@ -94,6 +117,10 @@ class Pow(Function):
             return get_array_module(gy).zeros_like(gy)
         return gy * (p * self.x ** (p - 1))
 
+    def backward_graph(self, gy, x, y):
+        p = self.exponent
+        return gy * 0.0 if p == 0 else gy * (p * x ** (p - 1))
+
 
 class MatMul(Function):
     """y = a @ b over the last two axes, batch axes broadcast;
@@ -109,6 +136,18 @@ class MatMul(Function):
         ga = unbroadcast(gy @ xp.swapaxes(b, -1, -2), a.shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(xp.swapaxes(a, -1, -2) @ gy, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+
+    def backward_graph(self, gy, a, b, y):
+        ga = unbroadcast(gy @ swap_last_axes(b), a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(swap_last_axes(a) @ gy, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def swap_last_axes(t):
+    """A Tensor with its last two axes swapped (ᵀ of a batch of matrices)."""
+    axes = list(range(t.ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return t.transpose(axes)
 
 
 def matmul(a, b):

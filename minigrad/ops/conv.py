@@ -6,7 +6,10 @@ Both convolutions are the same two matrix products read in opposite directions:
     gather  (Conv2D):           cols = im2col(x_pad)   y = cols @ W        cols: N·OH·OW × KH·KW·C
     scatter (ConvTranspose2D):  T = x @ Wᵀ             y = col2im(T)       T:    N·H·W × KH·KW·O
 
-and each op's backward is the other route. Inside, images are channels-last (NHWC): a
+and each op's backward is the other route. For second derivatives (backward_graph) the same
+holds with ops: Conv2D's input gradient is a ConvTranspose2D, ConvTranspose2D's is a
+Conv2D, and both weight gradients are Conv2DWeightGrad, a third op whose own gradients
+are again the two convolutions. Inside, images are channels-last (NHWC): a
 window of an NHWC image is KH runs of KW·C contiguous floats, so im2col is one strided view
 and one copy of long runs, and every matrix above is a contiguous GEMM operand. The ops
 return NCHW-shaped transposed views of NHWC memory, which the next convolution reads back
@@ -164,6 +167,17 @@ class Conv2D(Function):
             gb = gy_rows.sum(axis=0)
         return (gx, gw, gb)[:len(self.needs_input_grad)]
 
+    def backward_graph(self, gy, x, w, *b, y):
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            crops = input_gradient_crops(x.shape, gy.shape, self.kernel, self.stride, self.pads)
+            gx = ConvTranspose2D.apply(gy, w, stride=self.stride, crops=crops)
+        if self.needs_input_grad[1]:
+            gw = Conv2DWeightGrad.apply(x, gy, pads=self.pads, stride=self.stride, kernel=self.kernel)
+        if b and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return (gx, gw, gb)[:len(self.needs_input_grad)]
+
 
 class ConvTranspose2D(Function):
     """The adjoint of Conv2D with the same weight: y = conv2d's input gradient, taken at x.
@@ -212,6 +226,77 @@ class ConvTranspose2D(Function):
             gb = gy.sum(axis=(0, 2, 3))
         return (gx, gw, gb)[:len(self.needs_input_grad)]
 
+    def backward_graph(self, gy, x, w, *b, y):
+        # The rows and columns a negative crop appended are zeros, whatever x and w: cut
+        # their gradient, and the rest is a convolution with padding = the crops.
+        top, bottom, left, right = self.crops
+        if bottom < 0 or right < 0:
+            gy = gy[:, :, :gy.shape[2] + min(bottom, 0), :gy.shape[3] + min(right, 0)]
+        pads = (top, max(bottom, 0), left, max(right, 0))
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            gx = Conv2D.apply(gy, w, pads=pads, stride=self.stride)
+        if self.needs_input_grad[1]:
+            gw = Conv2DWeightGrad.apply(gy, x, pads=pads, stride=self.stride, kernel=self.kernel)
+        if b and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return (gx, gw, gb)[:len(self.needs_input_grad)]
+
+
+class Conv2DWeightGrad(Function):
+    """Conv2D's weight gradient as an op of its two inputs, for second derivatives:
+        y[o,c,i,j] = Σ_n,p,q g[n,o,p,q] · x_pad[n, c, p·sh+i, q·sw+j]
+    for x (N, C, H, W) and g (N, O, OH, OW) (the upstream gradient of a Conv2D with these
+    `pads`, `stride` and `kernel`); y has the weight's shape (O, C, KH, KW). As matrices,
+    y = colsᵀ @ g with cols = im2col(x_pad), as in Conv2D.backward.
+    y is bilinear in x and g, and each gradient is a convolution with gy as the weight:
+        gx = Conv2D's input gradient of g with weight gy = conv_transpose2d(g, gy)
+        gg = Conv2D's forward of x with weight gy        = conv2d(x, gy)
+    Keeps x and g (the inputs themselves, no copy) for backward.
+    """
+
+    def forward(self, x, g):
+        _, c, _, _ = x.shape
+        _, o, oh, ow = g.shape
+        self.x, self.g = x, g
+        cols = im2col(to_padded_nhwc(x, self.pads), self.kernel, self.stride, (oh, ow))
+        return weight_from_matrix(cols.T @ rows_nhwc(g), (o, c) + tuple(self.kernel))
+
+    def backward(self, gy):
+        gx = gg = None
+        if self.needs_input_grad[0]:
+            crops = input_gradient_crops(self.x.shape, self.g.shape, self.kernel, self.stride, self.pads)
+            gx = run_forward(ConvTranspose2D, self.g, gy, stride=self.stride, crops=crops)
+        if self.needs_input_grad[1]:
+            gg = run_forward(Conv2D, self.x, gy, pads=self.pads, stride=self.stride)
+        return gx, gg
+
+    def backward_graph(self, gy, x, g, y):
+        gx = gg = None
+        if self.needs_input_grad[0]:
+            crops = input_gradient_crops(x.shape, g.shape, self.kernel, self.stride, self.pads)
+            gx = ConvTranspose2D.apply(g, gy, stride=self.stride, crops=crops)
+        if self.needs_input_grad[1]:
+            gg = Conv2D.apply(x, gy, pads=self.pads, stride=self.stride)
+        return gx, gg
+
+
+def input_gradient_crops(x_shape, gy_shape, kernel, stride, pads):
+    """The crops of the ConvTranspose2D that computes a Conv2D's input gradient: the full
+    image of (OH − 1)·sh + KH rows, less the top padding, cut (or extended with zero rows,
+    for the rows a stride left unread) to x's height; the same for the columns."""
+    top, _, left, _ = pads
+    full_h = (gy_shape[2] - 1) * stride[0] + kernel[0]
+    full_w = (gy_shape[3] - 1) * stride[1] + kernel[1]
+    return (top, full_h - top - x_shape[2], left, full_w - left - x_shape[3])
+
+
+def run_forward(op_class, *arrays, **params):
+    """An op's forward on raw arrays, keeping nothing for a backward (one-off use)."""
+    op = op_class(**params)
+    op.needs_input_grad = (False,) * len(arrays)
+    return op.forward(*arrays)
+
 
 class UpSample2D(Function):
     """y[n, c, p, q] = x[n, c, p // s, q // s]  (nearest neighbour, each pixel repeated s×s, as
@@ -234,6 +319,11 @@ class UpSample2D(Function):
                 if i or j:
                     gx += gy[:, :, i::s, j::s]
         return gx
+
+    def backward_graph(self, gy, x, y):
+        n, c, h, w = x.shape
+        s = self.scale
+        return gy.reshape(n, c, h, s, w, s).sum(axis=(3, 5))
 
 
 # ------------------------------------------------------------------ the functions F exposes

@@ -34,6 +34,9 @@ class Dropout(Function):
         gx *= self.scale
         return gx
 
+    def backward_graph(self, gy, x, y):
+        return gy * self.keep * self.scale
+
 
 def dropout(x, p, training=True):
     """Zero each value with probability p and scale the rest by 1/(1 - p); x itself when

@@ -1,5 +1,8 @@
 """Elementwise functions: exp, log, sqrt, tanh, sigmoid, relu, leaky_relu, softplus,
-clip and where. Each gradient is the derivative of the function times gy."""
+clip and where. Each gradient is the derivative of the function times gy.
+
+backward_graph writes the derivative with ops on tensors: through the output y or the
+input x, so that it depends on x in the graph (a mask, such as relu's, is a constant)."""
 from ..backend import as_array_like, get_array_module
 from ..tensor import Function, Tensor
 from .arithmetic import unbroadcast
@@ -15,6 +18,9 @@ class Exp(Function):
     def backward(self, gy):
         return gy * self.y
 
+    def backward_graph(self, gy, x, y):
+        return gy * y
+
 
 class Log(Function):
     """y = ln x;   gx = gy / x"""
@@ -25,6 +31,9 @@ class Log(Function):
 
     def backward(self, gy):
         return gy / self.x
+
+    def backward_graph(self, gy, x, y):
+        return gy / x
 
 
 class Sqrt(Function):
@@ -37,6 +46,9 @@ class Sqrt(Function):
     def backward(self, gy):
         return gy / (2 * self.y)
 
+    def backward_graph(self, gy, x, y):
+        return gy / (2 * y)
+
 
 class Tanh(Function):
     """y = tanh x;   gx = gy * (1 - y²)"""
@@ -47,6 +59,9 @@ class Tanh(Function):
 
     def backward(self, gy):
         return gy * (1 - self.y * self.y)
+
+    def backward_graph(self, gy, x, y):
+        return gy * (1 - y * y)
 
 
 def stable_sigmoid(x):
@@ -66,6 +81,9 @@ class Sigmoid(Function):
     def backward(self, gy):
         return gy * self.y * (1 - self.y)
 
+    def backward_graph(self, gy, x, y):
+        return gy * y * (1 - y)
+
 
 class ReLU(Function):
     """y = max(x, 0);   gx = gy where x > 0, else 0"""
@@ -75,6 +93,9 @@ class ReLU(Function):
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
+        return gy * self.positive
+
+    def backward_graph(self, gy, x, y):
         return gy * self.positive
 
 
@@ -98,6 +119,11 @@ class LeakyReLU(Function):
         gx *= gy
         return gx
 
+    def backward_graph(self, gy, x, y):
+        slope = get_array_module(self.positive).multiply(self.positive, 1 - self.slope, dtype=x.dtype)
+        slope += self.slope
+        return gy * slope
+
 
 class Softplus(Function):
     """y = ln(1 + eˣ) = max(x, 0) + ln(1 + e^-|x|)   (stable for any x);   gx = gy * σ(x)"""
@@ -110,6 +136,9 @@ class Softplus(Function):
     def backward(self, gy):
         return gy * stable_sigmoid(self.x)
 
+    def backward_graph(self, gy, x, y):
+        return gy * x.sigmoid()
+
 
 class Clip(Function):
     """y = min(max(x, low), high);   gx = gy where low ≤ x ≤ high, else 0"""
@@ -119,6 +148,9 @@ class Clip(Function):
         return get_array_module(x).clip(x, self.low, self.high)
 
     def backward(self, gy):
+        return gy * self.inside
+
+    def backward_graph(self, gy, x, y):
         return gy * self.inside
 
 
@@ -134,6 +166,12 @@ class Where(Function):
         xp = get_array_module(gy)
         ga = unbroadcast(xp.where(self.condition, gy, 0), self.a_shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(xp.where(self.condition, 0, gy), self.b_shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+    def backward_graph(self, gy, a, b, y):
+        ga = unbroadcast(gy * self.condition, a.shape) if self.needs_input_grad[0] else None
+        not_condition = get_array_module(self.condition).logical_not(self.condition)
+        gb = unbroadcast(gy * not_condition, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 

@@ -23,6 +23,15 @@ class Linear(Function):
         gb = gy_rows.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
 
+    def backward_graph(self, gy, x, weight, *bias, y):
+        gx = gy @ weight if self.needs_input_grad[0] else None
+        gy_rows = gy.reshape(-1, gy.shape[-1])
+        gw = gy_rows.T @ x.reshape(-1, x.shape[-1]) if self.needs_input_grad[1] else None
+        if not bias:
+            return gx, gw
+        gb = gy_rows.sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+
 
 def linear(x, weight, bias=None):
     """y = x @ weightᵀ + bias for x (..., in), weight (out, in), bias (out,) or None."""

@@ -7,6 +7,9 @@ arrays, backend arrays or tensors; an array must have exactly the shape of the
 predictions (a (N,) target against (N, 1) predictions would silently broadcast to (N, N)).
 The reduction is "mean" (over every element; over the rows for cross_entropy), "sum" or
 "none" (the elementwise losses).
+
+backward_graph writes each closed-form gradient with ops on the logits or probabilities
+(σ(x), softmax(x), the clipped p), so that it can be differentiated again.
 """
 import numpy
 
@@ -14,6 +17,7 @@ from .. import backend
 from ..backend import get_array_module
 from ..tensor import Function
 from .elementwise import stable_sigmoid
+from .reduction import Softmax
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -67,6 +71,16 @@ def spread(gy, shape, reduction):
     return get_array_module(gy).broadcast_to(gy / n if reduction == "mean" else gy, shape)
 
 
+def spread_tensor(gy, shape, reduction):
+    """spread() for an upstream gradient Tensor (backward_graph)."""
+    if reduction == "none":
+        return gy
+    n = 1
+    for size in shape:
+        n *= size
+    return (gy / n if reduction == "mean" else gy).broadcast_to(shape)
+
+
 class BinaryCrossEntropyWithLogits(Function):
     """ℓ = −t·ln σ(x) − (1 − t)·ln(1 − σ(x)) = max(x, 0) − x·t + ln(1 + e^−|x|)
     (the softplus form: e^−|x| ≤ 1, so nothing overflows at any x);
@@ -81,6 +95,9 @@ class BinaryCrossEntropyWithLogits(Function):
 
     def backward(self, gy):
         return spread(gy, self.x.shape, self.reduction) * (stable_sigmoid(self.x) - self.t)
+
+    def backward_graph(self, gy, x, y):
+        return spread_tensor(gy, x.shape, self.reduction) * (x.sigmoid() - self.t)
 
 
 class BinaryCrossEntropy(Function):
@@ -102,6 +119,10 @@ class BinaryCrossEntropy(Function):
     def backward(self, gy):
         pc = self.p_clipped
         return spread(gy, pc.shape, self.reduction) * ((pc - self.t) / (pc * (1 - pc)))
+
+    def backward_graph(self, gy, p, y):
+        pc = p.clip(self.eps, 1 - self.eps)
+        return spread_tensor(gy, p.shape, self.reduction) * ((pc - self.t) / (pc * (1 - pc)))
 
 
 class CrossEntropy(Function):
@@ -131,6 +152,15 @@ class CrossEntropy(Function):
             gx -= self.t
         gx *= spread(gy, self.x_shape[:1], self.reduction)[:, None]
         return gx
+
+    def backward_graph(self, gy, x, y):
+        t = self.t
+        if self.labels is not None:  # one-hot targets
+            xp = get_array_module(x.data)
+            t = xp.zeros(x.shape, dtype=x.dtype)
+            t[xp.arange(x.shape[0]), self.labels] = 1
+        gx = Softmax.apply(x, axis=1) * t.sum(axis=1, keepdims=True) - t
+        return gx * spread_tensor(gy, x.shape[:1], self.reduction).reshape(-1, 1)
 
 
 def binary_cross_entropy(probs, targets, reduction="mean"):

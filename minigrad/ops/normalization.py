@@ -1,11 +1,31 @@
-"""Batch normalization as one op, with the compact backward (derived in docs/layers.md).
+"""Batch and layer normalization as one op each, with the compact backward (derived in
+docs/layers.md).
 
-Statistics are per channel: over the batch for x (N, C), over the batch and every pixel
-for x (N, C, H, W). Channel sums use `einsum` on an (N, C, H·W) view: one pass over
-memory and no temporary, about three times faster in NumPy than `sum(axis=(0, 2, 3))`.
+BatchNorm's statistics are per channel: over the batch for x (N, C), over the batch and
+every pixel for x (N, C, H, W). Channel sums use `einsum` on an (N, C, H·W) view: one pass
+over memory and no temporary, about three times faster in NumPy than `sum(axis=(0, 2, 3))`.
+LayerNorm's are per sample, over every axis but the first.
+
+For second derivatives (backward_graph) x̂ and inv_std are recomputed from x with ops
+(`standardize`), so that the gradient's dependence on x through them is differentiated.
 """
 from ..backend import get_array_module
 from ..tensor import Function
+
+
+def standardize(x, axes, eps):
+    """x̂ = (x − μ)·inv_std and inv_std = 1/√(σ² + ε), statistics over `axes` (kept as size-1
+    axes), as ops on the Tensor x: the forward again, for backward_graph."""
+    centred = x - x.mean(axis=axes, keepdims=True)
+    inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
+    return centred * inv_std, inv_std
+
+
+def normalized_input_gradient(g_hat, x_hat, inv_std, axes):
+    """gx = inv_std·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂)), means over `axes`: the gradient through
+    x̂ = (x − μ)·inv_std when μ and σ² are statistics of x itself (arrays or tensors)."""
+    return inv_std * (g_hat - g_hat.mean(axis=axes, keepdims=True)
+                      - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True))
 
 
 def channel_sum(a):
@@ -90,6 +110,77 @@ class BatchNorm(Function):
             return gx
         return gx, sum_gy_x_hat, sum_gy
 
+    def backward_graph(self, gy, x, *gamma_beta, y):
+        per_channel = (1, -1) + (1,) * (x.ndim - 2)
+        axes = (0,) + tuple(range(2, x.ndim))
+        if self.training:
+            x_hat, inv_std = standardize(x, axes, self.eps)
+        else:  # x̂ = x·inv_std − μ·inv_std with constant statistics; the shift from the saved x̂
+            inv_std = self.inv_std.reshape(per_channel)
+            x_hat = x * inv_std - (x.data * inv_std - self.x_hat)
+        g_hat = gy * gamma_beta[0].reshape(per_channel) if gamma_beta else gy
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = normalized_input_gradient(g_hat, x_hat, inv_std, axes) if self.training else g_hat * inv_std
+        if not gamma_beta:
+            return gx
+        return gx, (gy * x_hat).sum(axis=axes), gy.sum(axis=axes)
+
+
+class LayerNorm(Function):
+    """Per-sample normalization of x (N, ...) over every axis but the first (a WGAN-GP
+    critic's BatchNorm: the gradient penalty is per sample, which batch statistics would
+    mix); M = values per sample, statistics per sample:
+
+        μ = Σx / M,   σ² = Σ(x − μ)² / M,   inv_std = 1 / √(σ² + ε)
+        x̂ = (x − μ)·inv_std,   y = γ·x̂ + β         (γ, β of shape x.shape[1:])
+        gx̂ = gy·γ
+        gx = inv_std·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂))   (means over the sample)
+        gγ = Σ_n gy·x̂,   gβ = Σ_n gy
+
+    gx is BatchNorm's with the roles of the axes exchanged: x̂ depends on x directly and
+    through μ and σ², which gives the two mean terms (docs/layers.md derives them).
+    Inputs: x, then γ and β (both, or neither). Param: eps.
+    Saved for backward: x̂ and inv_std (N, 1, ..., 1) (and γ, a parameter).
+    """
+
+    def forward(self, x, *gamma_beta):
+        xp = get_array_module(x)
+        self.axes = tuple(range(1, x.ndim))
+        x_hat = x - x.mean(axis=self.axes, keepdims=True)
+        var = (x_hat * x_hat).mean(axis=self.axes, keepdims=True)
+        inv_std = 1 / xp.sqrt(var + self.eps)
+        x_hat *= inv_std
+        self.x_hat, self.inv_std = x_hat, inv_std
+        if not gamma_beta:
+            self.gamma = None
+            return x_hat
+        gamma, beta = gamma_beta
+        self.gamma = gamma
+        y = x_hat * gamma
+        y += beta
+        return y
+
+    def backward(self, gy):
+        x_hat = self.x_hat
+        g_hat = gy if self.gamma is None else gy * self.gamma
+        gx = normalized_input_gradient(g_hat, x_hat, self.inv_std, self.axes) if self.needs_input_grad[0] else None
+        if self.gamma is None:
+            return gx
+        g_gamma = (gy * x_hat).sum(axis=0) if self.needs_input_grad[1] else None
+        g_beta = gy.sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, g_gamma, g_beta
+
+    def backward_graph(self, gy, x, *gamma_beta, y):
+        x_hat, inv_std = standardize(x, self.axes, self.eps)
+        g_hat = gy * gamma_beta[0] if gamma_beta else gy
+        gx = normalized_input_gradient(g_hat, x_hat, inv_std, self.axes) if self.needs_input_grad[0] else None
+        if not gamma_beta:
+            return gx
+        g_gamma = (gy * x_hat).sum(axis=0) if self.needs_input_grad[1] else None
+        g_beta = gy.sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, g_gamma, g_beta
+
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
     """Normalize x (N, C) or (N, C, H, W) per channel, then scale by gamma and shift by beta
@@ -101,3 +192,18 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     gamma_beta = () if gamma is None else (gamma, beta)
     return BatchNorm.apply(x, *gamma_beta, training=training, momentum=momentum, eps=eps,
                            running_mean=running_mean, running_var=running_var)
+
+
+def layer_norm(x, gamma, beta, eps=1e-5):
+    """Normalize each sample of x (N, ...) over all its other axes, then scale by gamma and
+    shift by beta, both of shape x.shape[1:] (or both None for no affine part)."""
+    if x.ndim < 2:
+        raise ValueError(f"layer_norm: expected input (N, ...) with at least 2 axes, got shape {x.shape}")
+    if (gamma is None) != (beta is None):
+        raise ValueError("layer_norm: give both gamma and beta, or neither")
+    if gamma is None:
+        return LayerNorm.apply(x, eps=eps)
+    if gamma.shape != x.shape[1:] or beta.shape != x.shape[1:]:
+        raise ValueError(f"layer_norm: gamma and beta must have the per-sample shape {x.shape[1:]} "
+                         f"of x {x.shape}; got {gamma.shape} and {beta.shape}")
+    return LayerNorm.apply(x, gamma, beta, eps=eps)

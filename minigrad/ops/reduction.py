@@ -1,7 +1,9 @@
 """Reductions over axes: sum, mean, max, logsumexp, and softmax / log_softmax.
 
 In backward, gy has the reduced shape; `expand` puts the reduced axes back (size 1) so
-that gy broadcasts against x again.
+that gy broadcasts against x again. backward_graph is the same formula on tensors; a
+saved softmax is written as a function of x or of the output y there, so that it is
+differentiated too.
 """
 from ..backend import get_array_module
 from ..tensor import Function
@@ -32,7 +34,8 @@ def normalize_axes(axis, shape, op_name):
 
 
 def expand(gy, axes, keepdims):
-    """gy with the reduced `axes` restored as size-1 axes (a no-op if keepdims)."""
+    """gy with the reduced `axes` restored as size-1 axes (a no-op if keepdims); gy may be
+    an array or a Tensor."""
     if keepdims:
         return gy
     shape = list(gy.shape)
@@ -52,6 +55,9 @@ class Sum(Function):
         xp = get_array_module(gy)
         return xp.broadcast_to(expand(gy, self.axes, self.keepdims), self.x_shape)
 
+    def backward_graph(self, gy, x, y):
+        return expand(gy, self.axes, self.keepdims).broadcast_to(x.shape)
+
 
 class Mean(Function):
     """y = Σ_axes x / n;   gx = gy / n broadcast back to x's shape"""
@@ -67,6 +73,12 @@ class Mean(Function):
             n *= self.x_shape[a]
         return xp.broadcast_to(expand(gy / n, self.axes, self.keepdims), self.x_shape)
 
+    def backward_graph(self, gy, x, y):
+        n = 1
+        for a in self.axes:
+            n *= x.shape[a]
+        return expand(gy / n, self.axes, self.keepdims).broadcast_to(x.shape)
+
 
 class Max(Function):
     """y = max_axes x;   gx = gy at the maxima (shared equally between ties), 0 elsewhere"""
@@ -80,6 +92,10 @@ class Max(Function):
     def backward(self, gy):
         ties = self.is_max.sum(axis=self.axes, keepdims=True)
         return self.is_max * (expand(gy, self.axes, self.keepdims) / ties)
+
+    def backward_graph(self, gy, x, y):
+        share = self.is_max / self.is_max.sum(axis=self.axes, keepdims=True)  # constant a.e.
+        return expand(gy, self.axes, self.keepdims) * share
 
 
 class LogSumExp(Function):
@@ -99,6 +115,10 @@ class LogSumExp(Function):
     def backward(self, gy):
         return self.softmax * expand(gy, self.axes, self.keepdims)
 
+    def backward_graph(self, gy, x, y):
+        softmax = (x - expand(y, self.axes, self.keepdims)).exp()  # e^(x - y), a function of x
+        return softmax * expand(gy, self.axes, self.keepdims)
+
 
 class Softmax(Function):
     """y = eˣ / Σ_axis eˣ;   gx = y * (gy - Σ_axis gy·y)"""
@@ -112,6 +132,9 @@ class Softmax(Function):
 
     def backward(self, gy):
         y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axes, keepdims=True))
+
+    def backward_graph(self, gy, x, y):
         return y * (gy - (gy * y).sum(axis=self.axes, keepdims=True))
 
 
@@ -128,3 +151,6 @@ class LogSoftmax(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axes, keepdims=True)
+
+    def backward_graph(self, gy, x, y):
+        return gy - y.exp() * gy.sum(axis=self.axes, keepdims=True)
