@@ -101,6 +101,7 @@ def build_parser(recipe):
     add(parser, "--lr", positive_float, "Adam's learning rate (D's, and G's unless --g-lr)")
     add(parser, "--g-lr", positive_float, "G's learning rate; none: the same as --lr")
     add(parser, "--beta1", fraction_below_one, "Adam's beta1")
+    add(parser, "--beta2", fraction_below_one, "Adam's beta2")
     add(parser, "--ema", fraction_below_one,
         "decay of a moving average of G's weights that samples are drawn from; 0: sample from G itself")
     parser.add_argument("--seed", type=non_negative_int, default=0,
@@ -129,7 +130,7 @@ def build_parser(recipe):
         if f.type is bool:
             parser.add_argument(name, action="store_true", **settings)
         else:
-            settings.setdefault("type", positive_int if f.type is int else str)
+            settings.setdefault("type", {int: positive_int, float: positive_float}.get(f.type, str))
             parser.add_argument(name, default=f.default, **settings)
     return parser
 

@@ -20,7 +20,8 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-4                    # Adam's learning rate (D's, and G's unless g_lr)
     g_lr: float | None = None           # G's learning rate, if not lr
-    beta1: float = 0.5                  # Adam's β₁ (β₂ is 0.999)
+    beta1: float = 0.5                  # Adam's β₁
+    beta2: float = 0.999                # Adam's β₂
     ema: float = 0.0                    # decay of the moving average of G sampled from; 0: none
     seed: int = 0
     dataset: str = "mnist"
@@ -40,7 +41,7 @@ class TrainConfig:
     # Settings a resumed run must share with its checkpoint: those that shape the model, the
     # data or the random draws. The rest may change: the length, where and how often it
     # writes, and the learning rates (a smaller --lr is the usual way on after a divergence).
-    MATCHED = ("dataset", "limit", "batch_size", "beta1", "ema", "seed")
+    MATCHED = ("dataset", "limit", "batch_size", "beta1", "beta2", "ema", "seed")
 
     def generator_lr(self):
         return self.lr if self.g_lr is None else self.g_lr

@@ -182,6 +182,32 @@ DCGAN_ARCHITECTURES = {  # --arch of examples/dcgan.py
 }
 
 
+# ----------------------------------------------------------------------------- WGAN-GP
+class WGANCritic(nn.Module):
+    """InfoGAN's discriminator with LayerNorm in place of BatchNorm: the gradient penalty is
+    taken per image, and batch statistics would tie each image's score to the others'.
+    Returns an unbounded score (N, 1), not a logit: higher means more real."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(                                       # x: (N, 1, 28, 28)
+            nn.Conv2D(1, 64, 4, stride=2, padding=1),                   # (N, 64, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Conv2D(64, 128, 4, stride=2, padding=1),                 # (N, 128, 7, 7)
+            nn.LayerNorm((128, 7, 7)),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),                                               # (N, 6272)
+            nn.Dense(128 * 7 * 7, 1024),                                # (N, 1024)
+            nn.LayerNorm(1024),
+            nn.LeakyReLU(0.2),
+            nn.Dense(1024, 1),                                          # (N, 1) score
+        )
+        self.apply(dcgan_init)
+
+    def forward(self, x):
+        return self.net(x)
+
+
 # ----------------------------------------------------------------------------- SGAN
 class SGANGenerator(nn.Module):
     def __init__(self, latent_dim=LATENT_DIM):

@@ -9,6 +9,7 @@ the model, so adding a model kind is adding a recipe here:
 
 and an examples/mine.py that calls `gan.cli.main("mine")`.
 """
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -133,7 +134,29 @@ SGAN = Recipe(
 )
 
 
-RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN)}
+# ----------------------------------------------------------------------------- WGAN-GP
+@dataclass
+class WGANGPOptions:
+    n_critic: int = flag(5, "critic steps per generator step")
+    gp_weight: float = flag(10.0, "λ, the weight of the gradient penalty")
+
+
+WGAN_GP = Recipe(
+    name="wgan_gp",
+    summary="Train a Wasserstein GAN with gradient penalty (WGAN-GP) on MNIST.",
+    networks=lambda options: (models.InfoGANGenerator(), models.WGANCritic()),
+    step=lambda options: functools.partial(steps.wgan_gp_step, n_critic=options.n_critic,
+                                           gp_weight=options.gp_weight),
+    batches=image_batches,
+    # Gulrajani et al.'s settings: Adam(1e-4, β = (0.5, 0.9)), 5 critic steps, λ = 10;
+    # an iteration is one generator step (and n_critic batches).
+    defaults=dict(iterations=10_000, batch_size=64, lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999,
+                  log_every=50, sample_every=500, checkpoint_every=500),
+    options=WGANGPOptions,
+)
+
+
+RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN, WGAN_GP)}
 
 
 def get_recipe(name):

@@ -9,6 +9,8 @@ model's game, and returns its numbers (losses, accuracies) as floats:
   (real unlabelled images against `fake.detach()`), then the generator step.
 - `supervised_step`: the SGAN discriminator trained on the labelled images alone
   (`--supervised-only`), the baseline the semi-supervised one is compared with.
+- `wgan_gp_step`: `n_critic` critic steps on the Wasserstein loss with a gradient penalty,
+  then one generator step.
 """
 from dataclasses import dataclass
 
@@ -131,3 +133,38 @@ def sgan_step(nets, batches):
             "d_loss": d_loss.item(), "g_loss": g_loss.item(),
             "d_acc_real": fraction(real_logits.data > 0),
             "d_acc_fake": fraction(fake_logits.data < 0)}
+
+
+def gradient_penalty(D, real, fake):
+    """mean over the batch of (‖∇ₓ̂ D(x̂)‖₂ − 1)², at x̂ = ε·real + (1 − ε)·fake with
+    ε ~ U[0, 1] per image (Gulrajani et al. 2017). The gradient is taken with
+    create_graph=True, so the penalty's own gradient reaches D's weights: a second
+    derivative (docs/higher-order.md)."""
+    n = real.shape[0]
+    eps = backend.random_uniform((n, 1, 1, 1), real.dtype, backend.backend_of(real.data))
+    x_hat = Tensor._wrap(eps * real.data + (1 - eps) * fake.data, requires_grad=True)
+    (g,) = minigrad.grad(D(x_hat).sum(), x_hat, create_graph=True)    # (N, 1, 28, 28)
+    norms = F.sqrt((g * g).sum(axis=(1, 2, 3)) + 1e-12)               # (N,); ε keeps √ smooth at 0
+    return ((norms - 1) ** 2).mean()
+
+
+def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0):
+    """One WGAN-GP iteration: `n_critic` critic steps, then one generator step.
+
+    The critic D maximises D(real) − D(fake), an estimate of the Wasserstein distance, kept
+    1-Lipschitz by the gradient penalty; the generator minimises −D(G(z)).
+    """
+    G, D = nets.generator, nets.discriminator
+    for _ in range(n_critic):
+        real = batches.next_images()                                  # (N, 1, 28, 28)
+        fake = G(latent_noise(real.shape[0], nets.latent_dim)).detach()
+        wasserstein = D(real).mean() - D(fake).mean()
+        penalty = gradient_penalty(D, real, fake)
+        d_loss = -wasserstein + gp_weight * penalty
+        optimizer_step(nets.d_optimizer, d_loss)
+
+    g_loss = -D(G(latent_noise(real.shape[0], nets.latent_dim))).mean()
+    optimizer_step(nets.g_optimizer, g_loss)
+    nets.discriminator.zero_grad()
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "wasserstein": wasserstein.item(), "penalty": penalty.item()}

@@ -113,7 +113,7 @@ def load_data(config):
 def build_networks(recipe, config):
     """G and D, their Adam optimizers, and the moving average of G if --ema asks for one."""
     G, D = recipe.networks(config.options)
-    betas = (config.beta1, 0.999)
+    betas = (config.beta1, config.beta2)
     g_average = ExponentialMovingAverage(G, config.ema) if config.ema else None
     return Networks(G, D, optim.Adam(G.parameters(), lr=config.generator_lr(), betas=betas),
                     optim.Adam(D.parameters(), lr=config.lr, betas=betas), recipe.latent_dim, g_average)
@@ -244,7 +244,8 @@ def write_pictures(run, samples_name=None):
     rows = Log.read(run.out / METRICS)
     if rows:
         plots.save_loss_curves(rows, run.out / "losses.png")
-        plots.save_accuracy_curve(rows, run.out / "accuracy.png")
+        if any("acc" in key for key in rows[-1]):  # a WGAN's critic measures no accuracy
+            plots.save_accuracy_curve(rows, run.out / "accuracy.png")
 
 
 class StopRequest:

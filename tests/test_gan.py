@@ -252,3 +252,49 @@ def test_judge_reaches_99_percent_on_mnist(tmp_path):
         pytest.skip("needs the real MNIST files")
     assert judge.main(["--data-dir", str(REAL_MNIST), "--out", str(tmp_path / "judge.npz")]) == 0
     assert judge.load_judge(tmp_path / "judge.npz").meta["test_accuracy"] >= 0.99
+
+
+# ----------------------------------------------------------------------------- WGAN-GP
+def test_gradient_penalty_of_a_linear_critic_is_its_closed_form():
+    """D(x) = Σ w·x has ∇ₓD = w everywhere, so the penalty is (‖w‖₂ − 1)² whatever x̂, and
+    its gradient with respect to w is 2(‖w‖ − 1)·w/‖w‖: a second derivative of the engine."""
+    w = minigrad.tensor(np.random.default_rng(0).standard_normal((1, 1, 28, 28)) * 0.1,
+                        requires_grad=True, dtype=np.float64)
+
+    def critic(x):
+        return (x * w).sum(axis=(1, 2, 3))
+
+    real, fake = random_images(4, seed=1).to(dtype=np.float64), random_images(4, seed=2).to(dtype=np.float64)
+    penalty = steps.gradient_penalty(critic, real, fake)
+    norm = np.linalg.norm(w.numpy())
+    np.testing.assert_allclose(penalty.item(), (norm - 1) ** 2, rtol=1e-9)
+    penalty.backward()
+    np.testing.assert_allclose(steps.backend.to_numpy(w.grad), 2 * (norm - 1) * w.numpy() / norm, rtol=1e-6)
+
+
+def test_wgan_gp_step_trains_the_critic_n_times_per_generator_step():
+    G, D = recipes.build_networks("wgan_gp")
+    nets = steps.Networks(G, D, optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9)),
+                          optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9)), models.LATENT_DIM)
+    asked, d_steps = [], []
+    batches = Batches(random_images(4))
+    batches.next_images = lambda: asked.append(1) or random_images(4, seed=len(asked))
+    d_step = nets.d_optimizer.step
+    nets.d_optimizer.step = lambda: d_steps.append(1) or d_step()
+    numbers = steps.wgan_gp_step(nets, batches, n_critic=3, gp_weight=10.0)
+    assert len(asked) == 3 and len(d_steps) == 3
+    assert set(numbers) == {"d_loss", "g_loss", "wasserstein", "penalty"}
+    assert all(math.isfinite(v) for v in numbers.values()) and numbers["penalty"] >= 0
+    assert all(p.grad is None for p in D.parameters())
+
+
+def test_wgan_gp_command_line_trains_and_resumes(mnist_dir, tmp_path):
+    common = ("--batch-size", 8, "--limit", 64, "--n-critic", 1, "--out", tmp_path, "--data-dir", mnist_dir,
+              "--log-every", 1)
+    assert run_example("wgan_gp", "--iterations", 1, *common) == 0
+    assert run_example("wgan_gp", "--iterations", 2, "--resume", *common) == 0
+    rows = read_metrics(tmp_path)
+    assert [row["iteration"] for row in rows] == [1, 2] and {"wasserstein", "penalty"} <= set(rows[-1])
+    _, meta = checkpoint.read_training(tmp_path / "latest.npz")
+    assert meta["kind"] == "wgan_gp" and meta["config"]["beta2"] == 0.9 and meta["config"]["n_critic"] == 1
+    assert (tmp_path / "samples_final.png").exists() and (tmp_path / "losses.png").exists()
