@@ -241,6 +241,11 @@ def write_pictures(run, samples_name=None):
     if samples_name and run.recipe.draws_samples(run.config.options):
         images = models.generate(run.sampler(), run.fixed_noise)
         plots.save_grid(images, run.out / samples_name, nrow=8, scale=2)
+        if run.nets.g_average is not None:
+            # G itself too: the average starts from G's untrained weights, which still
+            # weigh 0.999^t (37% at t = 1,000), so early in a run its grid is a blur.
+            raw = models.generate(run.nets.generator, run.fixed_noise)
+            plots.save_grid(raw, run.out / samples_name.replace(".png", "_raw.png"), nrow=8, scale=2)
     rows = Log.read(run.out / METRICS)
     if rows:
         plots.save_loss_curves(rows, run.out / "losses.png")
