@@ -2,7 +2,7 @@
 # Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
 #
 #   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
-#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan sgan dcgan-infogan
+#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-infogan sgan
 #   BACKEND=cupy bash docs/make_results.sh     # on a GPU
 #
 # Every run is seeded; on the numpy backend a rerun with the same BLAS threads on the same
@@ -13,8 +13,8 @@
 # $RUNS/<run>/scores.json. The iteration counts are those of the runs in results.md (each
 # model's default); set *_ITERATIONS to change them. "dcgan" is the DCGAN of results.md, the
 # Keras tutorial's networks (--arch keras, with their defaults: batches of 128, lr 2e-4, no
-# moving average); "dcgan-infogan", not run unless asked for, trains and scores the default
-# DCGAN (InfoGAN's networks, with the recipe's defaults) into $RUNS/dcgan-infogan.
+# moving average); "dcgan-infogan" trains and scores the default DCGAN (InfoGAN's networks,
+# with the recipe's defaults) on seeds 0, 1 and 2 into $RUNS/dcgan-infogan{0,1,2}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,11 +39,11 @@ train() {  # train MODEL NAME ARGS...: a fresh run of examples/MODEL.py into $RU
     "${command[@]}"
 }
 
-score() {  # score NAME: 10,000 samples of $RUNS/NAME/latest.npz, judged next to real images
-    local run=$RUNS/$1
+score() {  # score NAME [PICTURE]: 10,000 samples of $RUNS/NAME/latest.npz, judged next to real
+    local run=$RUNS/$1 picture=${2-results_$1.png}  # images; PICTURE "" keeps no picture
     python -m gan.sample --checkpoint "$run/latest.npz" --n 10000 --out "$run/samples.npz" --backend "$BACKEND"
     python -m gan.evaluate "$run/samples.npz" --data-dir "$DATA_DIR" --json "$run/scores.json"
-    cp "$run/samples.png" "docs/images/results_$1.png"  # the first 100 of the scored samples
+    if [ -n "$picture" ]; then cp "$run/samples.png" "docs/images/$picture"; fi  # the first 100 scored
 }
 
 sgan_accuracy_plot() {  # the six runs' test accuracy in one picture, and their last values
@@ -69,12 +69,16 @@ plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy",
 EOF
 }
 
-for part in ${@:-judge gan dcgan sgan}; do
+for part in ${@:-judge gan dcgan dcgan-infogan sgan}; do
     case $part in
         judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
         gan) train gan gan --seed 0 --iterations "$GAN_ITERATIONS" && score gan ;;
         dcgan) train dcgan dcgan --arch keras --seed 0 --iterations "$DCGAN_ITERATIONS" && score dcgan ;;
-        dcgan-infogan) train dcgan dcgan-infogan --seed 0 --iterations "$DCGAN_INFOGAN_ITERATIONS" && score dcgan-infogan ;;
+        dcgan-infogan)
+            for seed in 0 1 2; do
+                train dcgan "dcgan-infogan$seed" --seed "$seed" --iterations "$DCGAN_INFOGAN_ITERATIONS"
+                score "dcgan-infogan$seed" "$([ "$seed" = 0 ] && echo results_dcgan_infogan.png)"
+            done ;;
         sgan)
             for seed in 0 1 2; do  # three labelled sets of 100 images, the same for both runs
                 train sgan "sgan$seed" --seed "$seed" --iterations "$SGAN_ITERATIONS"
