@@ -239,8 +239,8 @@ def write_pictures(run, samples_name=None):
     """The fixed-noise grid as `samples_name` (if the model draws), and the curves."""
     from . import plots  # matplotlib is loaded only when a picture is drawn
     if samples_name and run.recipe.draws_samples(run.config.options):
-        images = models.generate(run.sampler(), run.fixed_noise)
-        plots.save_grid(images, run.out / samples_name, nrow=8, scale=2)
+        images, per_row = run.recipe.grid(run.sampler(), run.fixed_noise)
+        plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
     rows = Log.read(run.out / METRICS)
     if rows:
         plots.save_loss_curves(rows, run.out / "losses.png")
