@@ -306,6 +306,7 @@ def test_samples_come_from_the_moving_average_unless_raw(mnist_dir, tmp_path):
     np.testing.assert_array_equal(averaged.state_dict()[first], arrays[f"G_average/{first}"])
     np.testing.assert_array_equal(raw.state_dict()[first], arrays[f"G/{first}"])
     assert not np.array_equal(arrays[f"G_average/{first}"], arrays[f"G/{first}"])
+    assert (tmp_path / "samples_final.png").exists() and (tmp_path / "samples_final_raw.png").exists()
 
 
 def test_the_moving_average_follows_its_formula():
