@@ -2,7 +2,8 @@
 semi-supervised run, and the batch sources the step functions draw from.
 
 A step function asks its batch source for what it needs, as often as it needs it
-(`batches.next_images()`; an SGAN step `next_labeled()` and `next_unlabeled()`), so a
+(`batches.next_images()`; an SGAN step `next_labeled()` and `next_unlabeled()`; a
+conditional GAN's step `next_labeled()` from the whole training set), so a
 model that trains its critic five times per generator step simply asks five times.
 Every source can report and restore its position (`state()` / `set_state()`) for exact
 resuming.
@@ -125,6 +126,29 @@ class ImageBatches:
 
     def set_state(self, state):
         self.sampler.set_state(state["images"])
+
+
+class LabeledBatches:
+    """For a conditional model: shuffled batches (images, labels) of the whole training set,
+    as tensors on the active backend (labels int64)."""
+
+    def __init__(self, images, labels, batch_size, seed):
+        self.images, self.labels = images, labels  # host (N, 1, 28, 28) in [-1, 1], (N,)
+        self.sampler = BatchSampler(len(images), batch_size, seed)
+
+    def next_labeled(self):
+        index = next(self.sampler)
+        return minigrad.tensor(self.images[index]), minigrad.tensor(self.labels[index], dtype=np.int64)
+
+    @property
+    def batches_per_epoch(self):
+        return self.sampler.batches_per_epoch
+
+    def state(self):
+        return {"labeled": self.sampler.state()}
+
+    def set_state(self, state):
+        self.sampler.set_state(state["labeled"])
 
 
 class SemiSupervisedBatches:

@@ -5,7 +5,10 @@
 `samples.npz` holds `images` (n, 28, 28) float32 in [0, 1] (what gan.sample writes). The
 judge (python -m gan.judge) gives, for the samples and for n real training images:
 the Fréchet distance of its features to those of the test set (FID), the Inception score,
-and the class histogram with how many of the 10 classes appear.
+and the class histogram with how many of the 10 classes appear. When the samples come from
+a conditional model (the .npz also holds the requested `labels`, as `gan.sample` writes
+them), it also reports how often the judge reads the requested digit, overall and per
+class, next to its accuracy on the real images' own labels.
 """
 import argparse
 import json
@@ -19,7 +22,8 @@ from .judge import load_judge
 
 
 def load_samples(path):
-    """Images (n, 1, 28, 28) in [-1, 1] from a samples file, checked."""
+    """Images (n, 1, 28, 28) in [-1, 1] from a samples file, checked, and the requested
+    labels (n,) int64 of conditional samples (None when the file has none)."""
     arrays = checkpoint.read_npz(path, "samples file (an .npz from gan.sample)")
     if "images" not in arrays:
         raise ValueError(f"{path} has no 'images' array (it has {sorted(arrays)}); make one with gan.sample")
@@ -30,20 +34,28 @@ def load_samples(path):
         raise ValueError(f"{path}: images must be finite floats, got {images.dtype}")
     if images.min() < 0 or images.max() > 1:
         raise ValueError(f"{path}: pixels from {images.min()} to {images.max()}, expected [0, 1]")
-    return (images[:, None].astype(np.float32) * 2 - 1)
+    labels = arrays.get("labels")
+    if labels is not None and (labels.shape != (len(images),) or labels.dtype.kind not in "iu"):
+        raise ValueError(f"{path}: labels of shape {labels.shape} ({labels.dtype}), expected integers "
+                         f"({len(images)},), one per image")
+    return (images[:, None].astype(np.float32) * 2 - 1), None if labels is None else labels.astype(np.int64)
 
 
-def evaluate(images, judge, dataset, seed=0, limit=None):
+def evaluate(images, judge, dataset, seed=0, limit=None, labels=None):
     """{"samples": ..., "real": ...}: gan.metrics.summarize of the samples and of as many
     real training images (drawn with `seed`), both with FID against the test set (its
-    first `limit` images if given)."""
+    first `limit` images if given). With the requested `labels` of conditional samples,
+    both also say how often the judge reads the label: the samples' requested one, the
+    real images' own."""
     _, test_features = judge(data.to_unit_range(dataset.test_images[:limit]))
     reference = metrics.feature_statistics(test_features)
     pick = np.random.default_rng(seed).choice(len(dataset.train_images), size=min(len(images), len(dataset.train_images)),
                                               replace=False)
-    real = data.to_unit_range(dataset.train_images[np.sort(pick)])
-    return {"samples": metrics.evaluate_samples(images, judge, reference),
-            "real": metrics.evaluate_samples(real, judge, reference)}
+    pick = np.sort(pick)
+    real = data.to_unit_range(dataset.train_images[pick])
+    real_labels = None if labels is None else dataset.train_labels[pick].astype(np.int64)
+    return {"samples": metrics.evaluate_samples(images, judge, reference, labels=labels),
+            "real": metrics.evaluate_samples(real, judge, reference, labels=real_labels)}
 
 
 def report(results, class_names):
@@ -57,6 +69,13 @@ def report(results, class_names):
              "class fractions:"]
     for name, s, r in zip(class_names, samples["class_fractions"], real["class_fractions"]):
         lines.append(f"  {name:22}{s:>12.3f}{r:>18.3f}")
+    if "requested_accuracy" in samples:
+        lines.append(f"{'requested digit read':24}{samples['requested_accuracy']:>12.3f}"
+                     f"{real['requested_accuracy']:>18.3f}")
+        lines.append("requested digit read, per class:")
+        for name, s, r in zip(class_names, samples["requested_accuracy_per_class"],
+                              real["requested_accuracy_per_class"]):
+            lines.append(f"  {name:22}{'-' if s is None else f'{s:.3f}':>12}{'-' if r is None else f'{r:.3f}':>18}")
     lines.append(f"FID ratio samples / real: {samples['fid'] / real['fid']:.2f}")
     return "\n".join(lines)
 
@@ -64,7 +83,8 @@ def report(results, class_names):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Score generated images with the judge classifier.",
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("samples", help="a .npz with images (n, 28, 28) in [0, 1]")
+    parser.add_argument("samples", help="a .npz with images (n, 28, 28) in [0, 1] (and the requested "
+                                        "labels (n,) of a conditional model's samples)")
     parser.add_argument("--judge", default=None, help="the judge's file (default: the user cache)")
     cli.add_common_flags(parser, backend=False)
     parser.add_argument("--seed", type=cli.non_negative_int, default=0, help="picks the real baseline images")
@@ -78,10 +98,10 @@ def main(argv=None):
     try:
         if args.json and Path(args.json).exists() and Path(args.json).resolve() == Path(args.samples).resolve():
             raise ValueError(f"--json {args.json} would overwrite the samples it reads; choose another file")
-        images = load_samples(args.samples)
+        images, labels = load_samples(args.samples)
         judge = load_judge(args.judge, args.dataset)
         dataset = data.load_dataset(args.dataset, args.data_dir)
-        results = evaluate(images, judge, dataset, args.seed, args.limit)
+        results = evaluate(images, judge, dataset, args.seed, args.limit, labels)
         print(report(results, dataset.class_names))
         if args.json:
             with open(args.json, "w") as f:

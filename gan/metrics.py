@@ -9,7 +9,8 @@ images (built with minigrad elsewhere). Anything of this shape is a judge:
         features: (N, D) activations of a late hidden layer, host NumPy
 
 `evaluate_samples(images, judge, ref_features)` feeds a judge in batches and hands its
-outputs to `summarize`. With our own judge instead of Inception-v3, FID and Inception
+outputs to `summarize`; given the labels a conditional generator was asked for, it also
+reports how often the judge reads them back (`requested_accuracy`). With our own judge instead of Inception-v3, FID and Inception
 score compare our runs with each other, not with published numbers.
 """
 import numpy as np
@@ -123,12 +124,41 @@ def summarize(probs, features=None, ref_features=None, presence_threshold=0.01):
             "max_class_fraction": float(fractions.max())}
 
 
-def evaluate_samples(images, judge, ref_features=None, batch_size=500, presence_threshold=0.01):
+def requested_accuracy(probs, labels):
+    """How often the judge reads the digit a conditional generator was asked for, from its
+    probabilities (N, C) and the requested labels (N,):
+
+    requested_accuracy, the fraction of samples whose most probable class is their label;
+    requested_accuracy_per_class, that fraction among the samples asked for each class
+    (None for a class none was asked for).
+    """
+    probs = _check_probs(probs)
+    labels = np.asarray(labels)
+    if labels.shape != (len(probs),) or labels.dtype.kind not in "iu":
+        raise ValueError(f"need integer labels ({len(probs)},) for probabilities of shape {probs.shape}, "
+                         f"got {labels.dtype} of shape {labels.shape}")
+    num_classes = probs.shape[1]
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels from {labels.min()} to {labels.max()}: the judge knows classes "
+                         f"0..{num_classes - 1}")
+    read_right = probs.argmax(axis=1) == labels
+    per_class = [float(read_right[labels == c].mean()) if (labels == c).any() else None
+                 for c in range(num_classes)]
+    return {"requested_accuracy": float(read_right.mean()), "requested_accuracy_per_class": per_class}
+
+
+def evaluate_samples(images, judge, ref_features=None, batch_size=500, presence_threshold=0.01,
+                     labels=None):
     """Run `judge` (see the module docstring) on images (N, 1, 28, 28) in [-1, 1], batch by
-    batch, and `summarize` its outputs."""
+    batch, and `summarize` its outputs; with the requested `labels` (N,) of conditional
+    samples, add their `requested_accuracy`."""
     probs, features = [], []
     for start in range(0, len(images), batch_size):
         batch_probs, batch_features = judge(images[start:start + batch_size])
         probs.append(np.asarray(batch_probs))
         features.append(np.asarray(batch_features))
-    return summarize(np.concatenate(probs), np.concatenate(features), ref_features, presence_threshold)
+    probs = np.concatenate(probs)
+    summary = summarize(probs, np.concatenate(features), ref_features, presence_threshold)
+    if labels is not None:
+        summary.update(requested_accuracy(probs, labels))
+    return summary

@@ -9,15 +9,23 @@ they never reach log(0).
            (Radford et al., 2015) asks (`dcgan_init`): the MNIST networks of InfoGAN
            (Chen et al., 2016; the default, `--arch infogan`) and the Keras DCGAN
            tutorial's (`--arch keras`).
+- "cgan":  the conditional GAN: InfoGAN's networks, the label joined to z in G (one-hot)
+           and read by D through a projection (Miyato & Koyama 2018) or an auxiliary
+           classifier (AC-GAN, Odena et al. 2017). G(z, y) and D(x, y) take labels (N,).
 - "sgan":  the semi-supervised GAN of *GANs in Action*, chapter 7: the discriminator
            returns 10 class logits; real-versus-fake is read from the same logits
            (`real_fake_logit`).
 """
+import math
+
+import numpy as np
+
 import minigrad
 from minigrad import backend
 from minigrad import functional as F
 from minigrad import nn
 from minigrad.nn import init
+from minigrad.tensor import Tensor
 
 from . import data
 
@@ -208,6 +216,83 @@ class WGANCritic(nn.Module):
         return self.net(x)
 
 
+# ----------------------------------------------------------------------------- conditional GAN
+def one_hot(labels, num_classes=NUM_CLASSES):
+    """Integer labels (N,) (a tensor) -> a constant float32 tensor (N, num_classes)."""
+    xp = backend.get_array_module(labels.data)
+    return Tensor._wrap(xp.eye(num_classes, dtype=minigrad.float32)[labels.data])
+
+
+class ConditionalGenerator(nn.Module):
+    """InfoGAN's generator on z joined to the one-hot label, as InfoGAN feeds its categorical
+    code: G(z, y) with z (N, 100) and integer labels y (N,). The first dense layer then adds
+    a learned vector per class, W_y·onehot(y), to W_z·z: an embedding of the label."""
+
+    def __init__(self, latent_dim=LATENT_DIM, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.num_classes = num_classes                                  # G takes labels
+        self.body = InfoGANGenerator(latent_dim + num_classes)          # (N, 110) -> (N, 1, 28, 28)
+
+    def forward(self, z, labels):
+        return self.body(F.concatenate([z, one_hot(labels, self.num_classes)], axis=1))
+
+
+def infogan_features():
+    """InfoGAN's discriminator without its last layer: the features φ(x) the conditional
+    discriminators read the label against, (N, 1, 28, 28) -> (N, 1024)."""
+    return nn.Sequential(                                               # x: (N, 1, 28, 28)
+        nn.Conv2D(1, 64, 4, stride=2, padding=1),                       # (N, 64, 14, 14)
+        nn.LeakyReLU(0.1),
+        nn.Conv2D(64, 128, 4, stride=2, padding=1),                     # (N, 128, 7, 7)
+        nn.BatchNorm(128),
+        nn.LeakyReLU(0.1),
+        nn.Flatten(),                                                   # (N, 6272)
+        nn.Dense(128 * 7 * 7, 1024),                                    # (N, 1024)
+        nn.BatchNorm(1024),
+        nn.LeakyReLU(0.1),
+    )
+
+
+class ProjectionDiscriminator(nn.Module):
+    """D(x, y) = ψ(φ(x)) + ⟨e_y, φ(x)⟩ (Miyato & Koyama 2018): InfoGAN's features φ(x)
+    (N, 1024), an unconditional logit ψ (a dense layer), plus the inner product of φ(x)
+    with a learned vector e_y per class (an embedding). Returns the logit of "real and of
+    class y", (N, 1). The projection is what the optimal D of a conditional GAN looks
+    like when p(y | x) is a softmax over φ(x): log p(x, y)/q(x, y) splits into a term of x
+    and a term linear in φ(x) for each class."""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.features = infogan_features()                              # (N, 1024)
+        self.linear = nn.Dense(1024, 1)                                 # (N, 1)  ψ(φ(x))
+        self.embed = nn.Embedding(num_classes, 1024)                    # (N, 1024) e_y
+        self.apply(dcgan_init)
+        # N(0, 0.02²) like the dense weights: at N(0, 1) the projection of 1024 features of
+        # order 1 would start near ±30 and swamp ψ.
+        init.normal_(self.embed.weight, 0.0, 0.02)
+
+    def forward(self, x, labels):
+        h = self.features(x)                                            # (N, 1024)
+        return self.linear(h) + (self.embed(labels) * h).sum(axis=1, keepdims=True)   # (N, 1)
+
+
+class ACGANDiscriminator(nn.Module):
+    """InfoGAN's features φ(x) with two heads (AC-GAN, Odena et al. 2017): the logit of
+    "real" (N, 1) and the logits of the 10 classes (N, 10). D(x) returns both; the label
+    enters the loss, not the network."""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.features = infogan_features()                              # (N, 1024)
+        self.real_fake = nn.Dense(1024, 1)                              # (N, 1) logit of "real"
+        self.classes = nn.Dense(1024, num_classes)                      # (N, 10) class logits
+        self.apply(dcgan_init)
+
+    def forward(self, x):
+        h = self.features(x)
+        return self.real_fake(h), self.classes(h)
+
+
 # ----------------------------------------------------------------------------- SGAN
 class SGANGenerator(nn.Module):
     def __init__(self, latent_dim=LATENT_DIM):
@@ -267,12 +352,38 @@ def real_fake_logit(class_logits):
 
 
 # ----------------------------------------------------------------------------- using them
-def generate(G, latent):
-    """Images G draws from host latent vectors, in eval mode, as host pixels in [0, 1]:
-    (N, 28, 28) float32, mapped back from tanh's range with (x + 1) / 2."""
+def generate(G, latent, labels=None):
+    """Images G draws from host latent vectors (and, for a conditional G, host integer
+    labels (N,)), in eval mode, as host pixels in [0, 1]: (N, 28, 28) float32, mapped back
+    from tanh's range with (x + 1) / 2."""
+    inputs = [minigrad.tensor(latent)]
+    if labels is not None:
+        inputs.append(minigrad.tensor(labels, dtype=np.int64))
     with G.evaluating(), minigrad.no_grad():
-        images = G(minigrad.tensor(latent)).numpy()
+        images = G(*inputs).numpy()
     return data.from_unit_range(images[:, 0])
+
+
+def is_conditional(G):
+    """Does G take labels, G(z, y)? Conditional generators say how many classes they draw."""
+    return getattr(G, "num_classes", None) is not None
+
+
+def noise_grid(G, noise):
+    """The training grid of an unconditional G: (images, per_row), one image per fixed
+    noise vector, in a square (8 per row for 64)."""
+    return generate(G, noise), math.isqrt(len(noise))
+
+
+def class_grid(G, noise):
+    """The training grid of a conditional G: (images, per_row), one row per class 0..9 and
+    one column per fixed noise vector (the first 10), so that down a column the style is
+    held fixed while the class changes, and along a row one digit is drawn in 10 styles."""
+    k = G.num_classes
+    columns = noise[:k]                                  # (10, latent_dim)
+    latent = np.tile(columns, (k, 1))                    # image r·10 + c: noise c
+    labels = np.repeat(np.arange(k), len(columns))       # image r·10 + c: class r
+    return generate(G, latent, labels), len(columns)
 
 
 def classifier_accuracy(D, images, labels, batch_size=1000):

@@ -41,6 +41,7 @@ class Recipe:
     defaults_for: Callable = lambda options: {}     # defaults that depend on the options
     defaults_note: str = ""                          # says so in --help
     latent_dim: int = models.LATENT_DIM
+    grid: Callable = models.noise_grid  # (G, fixed noise) -> (images, per row) of the sample grid
 
 
 def image_batches(data, config):
@@ -156,7 +157,41 @@ WGAN_GP = Recipe(
 )
 
 
-RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN, WGAN_GP)}
+# ----------------------------------------------------------------------------- conditional GAN
+# How D takes the label: its network, and the step that plays the game with it.
+CONDITIONAL_DISCRIMINATORS = {
+    "projection": (models.ProjectionDiscriminator, steps.projection_step),
+    "acgan": (models.ACGANDiscriminator, steps.acgan_step),
+}
+
+
+@dataclass
+class CGANOptions:
+    discriminator: str = flag("projection", "how D reads the label: a projection D(x, y) = "
+                                            "ψ(φ(x)) + ⟨e_y, φ(x)⟩, or an auxiliary classifier (AC-GAN)",
+                              choices=tuple(CONDITIONAL_DISCRIMINATORS))
+
+
+def labeled_batches(data, config):
+    return batching.LabeledBatches(data.train_images, data.train_labels, config.batch_size, config.seed)
+
+
+CGAN = Recipe(
+    name="cgan",
+    summary="Train a conditional GAN on MNIST that draws the digit it is asked for (InfoGAN's networks).",
+    networks=lambda options: (models.ConditionalGenerator(),
+                              CONDITIONAL_DISCRIMINATORS[options.discriminator][0]()),
+    step=lambda options: CONDITIONAL_DISCRIMINATORS[options.discriminator][1],
+    batches=labeled_batches,
+    # The DCGAN's settings, taken as they are (not tuned for the conditional model yet).
+    defaults=dict(iterations=5_000, batch_size=64, lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999,
+                  log_every=50, sample_every=500, checkpoint_every=500),
+    options=CGANOptions,
+    grid=models.class_grid,  # one row per digit, one column per fixed noise vector
+)
+
+
+RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN, WGAN_GP, CGAN)}
 
 
 def get_recipe(name):

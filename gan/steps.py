@@ -9,6 +9,10 @@ model's game, and returns its numbers (losses, accuracies) as floats:
   (real unlabelled images against `fake.detach()`), then the generator step.
 - `supervised_step`: the SGAN discriminator trained on the labelled images alone
   (`--supervised-only`), the baseline the semi-supervised one is compared with.
+- `projection_step` (conditional GAN): `gan_step` on labelled batches, G and D given the
+  labels, D a projection discriminator D(x, y).
+- `acgan_step` (conditional GAN, `--discriminator acgan`): the same game, plus a
+  cross-entropy on D's class logits of the real and the generated images for both players.
 - `wgan_gp_step`: `n_critic` critic steps on the Wasserstein loss with a gradient penalty,
   then one generator step.
 """
@@ -133,6 +137,57 @@ def sgan_step(nets, batches):
             "d_loss": d_loss.item(), "g_loss": g_loss.item(),
             "d_acc_real": fraction(real_logits.data > 0),
             "d_acc_fake": fraction(fake_logits.data < 0)}
+
+
+def projection_step(nets, batches):
+    """One conditional GAN iteration with a projection discriminator D(x, y): gan_step's
+    game where every image comes with its label. The fakes are drawn for the labels of
+    the real batch, so both halves of D's loss see the same classes."""
+    G, D = nets.generator, nets.discriminator
+    real, labels = batches.next_labeled()                         # (N, 1, 28, 28), (N,)
+    fake = G(latent_noise(real.shape[0], nets.latent_dim), labels)
+
+    # Discriminator: "real and of class y" is 1, "generated for class y" is 0.
+    real_logits, fake_logits = D(real, labels), D(fake.detach(), labels)
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    optimizer_step(nets.d_optimizer, d_loss)
+
+    # Generator: non-saturating, "call the fakes real, of the class they were drawn for".
+    g_loss = generator_loss(D(fake, labels))
+    optimizer_step(nets.g_optimizer, g_loss)
+    nets.discriminator.zero_grad()
+
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "d_acc_real": fraction(real_logits.data > 0),
+            "d_acc_fake": fraction(fake_logits.data < 0)}
+
+
+def acgan_step(nets, batches):
+    """One AC-GAN iteration (Odena et al. 2017): D(x) returns a real-versus-fake logit and
+    class logits. D minimises the real-versus-fake loss plus the cross-entropy of the
+    classes of real and generated images; G minimises its non-saturating loss plus the
+    cross-entropy of the class it was asked for: both players want the class read right."""
+    G, D = nets.generator, nets.discriminator
+    real, labels = batches.next_labeled()                         # (N, 1, 28, 28), (N,)
+    fake = G(latent_noise(real.shape[0], nets.latent_dim), labels)
+
+    (real_logits, real_classes), (fake_logits, fake_classes) = D(real), D(fake.detach())
+    d_loss = (discriminator_loss(real_logits, fake_logits)
+              + F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels))
+    optimizer_step(nets.d_optimizer, d_loss)
+
+    fake_logits_g, fake_classes_g = D(fake)
+    g_loss = generator_loss(fake_logits_g) + F.cross_entropy(fake_classes_g, labels)
+    optimizer_step(nets.g_optimizer, g_loss)
+    nets.discriminator.zero_grad()
+
+    def class_accuracy(class_logits):
+        return fraction(class_logits.data.argmax(axis=1) == labels.data)
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "d_acc_real": fraction(real_logits.data > 0),
+            "d_acc_fake": fraction(fake_logits.data < 0),
+            "class_acc_real": class_accuracy(real_classes),
+            "class_acc_fake": class_accuracy(fake_classes_g)}
 
 
 def gradient_penalty(D, real, fake):

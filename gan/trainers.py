@@ -26,7 +26,7 @@ import minigrad
 from minigrad import backend, optim
 from minigrad.nn import ExponentialMovingAverage
 
-from . import checkpoint, data, models
+from . import checkpoint, data
 from .config import ConfigError
 from .recipes import TrainingData
 from .steps import Networks
@@ -239,13 +239,13 @@ def write_pictures(run, samples_name=None):
     """The fixed-noise grid as `samples_name` (if the model draws), and the curves."""
     from . import plots  # matplotlib is loaded only when a picture is drawn
     if samples_name and run.recipe.draws_samples(run.config.options):
-        images = models.generate(run.sampler(), run.fixed_noise)
-        plots.save_grid(images, run.out / samples_name, nrow=8, scale=2)
+        images, per_row = run.recipe.grid(run.sampler(), run.fixed_noise)
+        plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
         if run.nets.g_average is not None:
             # G itself too: the average starts from G's untrained weights, which still
             # weigh 0.999^t (37% at t = 1,000), so early in a run its grid is a blur.
-            raw = models.generate(run.nets.generator, run.fixed_noise)
-            plots.save_grid(raw, run.out / samples_name.replace(".png", "_raw.png"), nrow=8, scale=2)
+            raw, per_row = run.recipe.grid(run.nets.generator, run.fixed_noise)
+            plots.save_grid(raw, run.out / samples_name.replace(".png", "_raw.png"), nrow=per_row, scale=2)
     rows = Log.read(run.out / METRICS)
     if rows:
         plots.save_loss_curves(rows, run.out / "losses.png")

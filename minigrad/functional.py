@@ -4,12 +4,13 @@ Arguments may be Tensors or numbers (a number becomes a constant of the tensor's
 
 A flat table: each line below applies one op's Function. The ops that check their
 arguments or choose a route (matmul, linear, the convolutions, batch_norm, layer_norm,
-dropout, the losses, pow, where, getitem) are functions written beside their Function in
+dropout, embedding, the losses, pow, where, getitem) are functions written beside their Function in
 minigrad/ops/ and imported here as they are.
 """
 from .ops.arithmetic import Add, Div, Mul, Neg, Sub, matmul, pow
 from .ops.conv import conv2d, conv_transpose2d, upsample_nearest2d
 from .ops.dropout import dropout
+from .ops.embedding import embedding
 from .ops.elementwise import (Clip, Exp, LeakyReLU, Log, ReLU, Sigmoid, Softplus, Sqrt,
                               Tanh, where)
 from .ops.linear import linear

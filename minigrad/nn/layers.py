@@ -173,3 +173,22 @@ class UpSampling2D(Module):
 
     def extra_repr(self):
         return f"scale={self.scale}"
+
+
+class Embedding(Module):
+    """A table of `num_embeddings` learned vectors of size `dim`: ids (N,) -> (N, dim), row
+    ids[n] of the weight (num_embeddings, dim) for each n. Weights drawn from N(0, 1), as in
+    PyTorch; a class label's vector in a conditional GAN."""
+
+    def __init__(self, num_embeddings, dim):
+        super().__init__()
+        check_sizes(self, num_embeddings=num_embeddings, dim=dim)
+        self.num_embeddings, self.dim = num_embeddings, dim
+        self.weight = new_parameter((num_embeddings, dim))
+        init.normal_(self.weight, 0.0, 1.0)
+
+    def forward(self, ids):
+        return F.embedding(ids, self.weight)
+
+    def extra_repr(self):
+        return f"num_embeddings={self.num_embeddings}, dim={self.dim}"
