@@ -42,11 +42,12 @@ def load_generator(path, raw=False):
     return generator.eval(), meta
 
 
-def draw(generator, latent_dim, n, seed=0, batch_size=500):
-    """n images (n, 28, 28) float32 in [0, 1] from latent vectors drawn with `seed`."""
+def draw(generator, latent_dim, n, seed=0, batch_size=500, latent="normal"):
+    """n images (n, 28, 28) float32 in [0, 1] from latent vectors drawn with `seed` from
+    the `latent` distribution ("normal" or "uniform", the recipe's)."""
     rng = np.random.default_rng(seed)
-    images = [models.generate(generator, rng.standard_normal((min(batch_size, n - start), latent_dim),
-                                                             dtype=np.float32))
+    images = [models.generate(generator, models.host_latent(rng, (min(batch_size, n - start), latent_dim),
+                                                            latent))
               for start in range(0, n, batch_size)]
     return np.concatenate(images)
 
@@ -95,7 +96,8 @@ def main(argv=None):
         generator, meta = load_generator(source, args.raw)
         out.parent.mkdir(parents=True, exist_ok=True)
         check_room(args.n, out)
-        images = draw(generator, meta["config"]["latent_dim"], args.n, args.seed)
+        images = draw(generator, meta["config"]["latent_dim"], args.n, args.seed,
+                      latent=recipes.get_recipe(meta["kind"]).latent)
         np.savez(out, images=images)
         from . import plots
         plots.save_grid(images[:100], grid, nrow=10, scale=2)
