@@ -153,22 +153,42 @@ class LabeledBatches:
 
 class SemiSupervisedBatches:
     """For a semi-supervised model: labelled batches (images, labels) drawn from the few
-    labelled images, and batches of all the other images, unlabelled."""
+    labelled images, and batches of all the other images, unlabelled.
 
-    def __init__(self, images, labels, labeled_index, batch_size, seed, supervised_only=False):
+    labeled_batch_size: the labelled batch's size; by default the batch size, or all the
+    labelled images when there are fewer. Larger than the labelled set, the set is cycled:
+    each batch is whole fresh permutations of it, cut to size (the rest of the last one is
+    dropped). generator_stream=True adds a second, independent order of the unlabelled
+    images (`next_unlabeled(for_generator=True)`), so that a step that shows the generator
+    its own real batch leaves the discriminator's order, and the epoch, as they were.
+    """
+
+    def __init__(self, images, labels, labeled_index, batch_size, seed, supervised_only=False,
+                 labeled_batch_size=None, generator_stream=False):
         self.labeled_images, self.labels = images[labeled_index], labels[labeled_index]
         self.unlabeled_images = images[unlabeled_indices(len(images), labeled_index)]
         self.supervised_only = supervised_only
-        self.labeled_sampler = BatchSampler(len(labeled_index), min(batch_size, len(labeled_index)), seed)
+        self.labeled_batch_size = labeled_batch_size or min(batch_size, len(labeled_index))
+        self.labeled_sampler = BatchSampler(len(labeled_index),
+                                            min(self.labeled_batch_size, len(labeled_index)), seed)
         self.unlabeled_sampler = BatchSampler(len(self.unlabeled_images), batch_size, seed + 1)
+        self.generator_sampler = (BatchSampler(len(self.unlabeled_images), batch_size, seed + 2)
+                                  if generator_stream else None)
 
     def next_labeled(self):
         index = next(self.labeled_sampler)
+        while len(index) < self.labeled_batch_size:  # cycled: another permutation of the set
+            index = np.concatenate([index, next(self.labeled_sampler)])
+        index = index[:self.labeled_batch_size]
         return (minigrad.tensor(self.labeled_images[index]),
                 minigrad.tensor(self.labels[index], dtype=np.int64))
 
-    def next_unlabeled(self):
-        return minigrad.tensor(self.unlabeled_images[next(self.unlabeled_sampler)])
+    def next_unlabeled(self, for_generator=False):
+        sampler = self.generator_sampler if for_generator else self.unlabeled_sampler
+        if sampler is None:
+            raise ValueError("next_unlabeled(for_generator=True) needs SemiSupervisedBatches("
+                             "..., generator_stream=True)")
+        return minigrad.tensor(self.unlabeled_images[next(sampler)])
 
     @property
     def batches_per_epoch(self):
@@ -176,8 +196,13 @@ class SemiSupervisedBatches:
         return sampler.batches_per_epoch
 
     def state(self):
-        return {"labeled": self.labeled_sampler.state(), "unlabeled": self.unlabeled_sampler.state()}
+        state = {"labeled": self.labeled_sampler.state(), "unlabeled": self.unlabeled_sampler.state()}
+        if self.generator_sampler is not None:
+            state["unlabeled_for_generator"] = self.generator_sampler.state()
+        return state
 
     def set_state(self, state):
         self.labeled_sampler.set_state(state["labeled"])
         self.unlabeled_sampler.set_state(state["unlabeled"])
+        if self.generator_sampler is not None:
+            self.generator_sampler.set_state(state["unlabeled_for_generator"])

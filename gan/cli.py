@@ -79,13 +79,39 @@ def add_common_flags(parser, backend=True, dataset=True):
 
 
 # ----------------------------------------------------------------------------- training
-def build_parser(recipe):
-    """The parser of a training command line, with `recipe`'s defaults and flags. Flags the
-    recipe sets a default for parse to None when not given: `parse_config` fills them in,
-    after the recipe's own flags have said which defaults apply (--arch keras has its own)."""
+def choose_recipe(command, argv=None):
+    """The recipe a command line trains, and its variants ({choice: recipe name}, or None):
+    `command`'s own recipe, or for a command with variants (recipes.VARIANTS) the one its
+    --model names (the first choice by default)."""
+    from .recipes import VARIANTS, get_recipe
+    variants = VARIANTS.get(command)
+    if variants is None:
+        return get_recipe(command), None
+    chooser = argparse.ArgumentParser(add_help=False)
+    add_model_flag(chooser, variants)
+    known, _ = chooser.parse_known_args(argv)
+    return get_recipe(variants[known.variant]), variants
+
+
+def add_model_flag(parser, variants):
+    from .recipes import get_recipe
+    described = "; ".join(f"{choice}: {get_recipe(name).summary.removeprefix('Train ').rstrip('.')}"
+                          for choice, name in variants.items())
+    parser.add_argument("--model", dest="variant", choices=tuple(variants), default=next(iter(variants)),
+                        help=f"which model to train ({described}); `--model CHOICE --help` lists "
+                             "its flags")
+
+
+def build_parser(recipe, variants=None):
+    """The parser of a training command line, with `recipe`'s defaults and flags (and
+    --model, for a command with `variants`). Flags the recipe sets a default for parse to
+    None when not given: `parse_config` fills them in, after the recipe's own flags have
+    said which defaults apply (--arch keras has its own)."""
     d = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **recipe.defaults}
     parser = argparse.ArgumentParser(description=recipe.summary, epilog=recipe.defaults_note or None,
                                      formatter_class=HelpFormatter)
+    if variants is not None:
+        add_model_flag(parser, variants)
 
     def add(group, name, type, help):
         key = name[2:].replace("-", "_")
@@ -122,6 +148,9 @@ def build_parser(recipe):
         "iterations between checkpoints (one is also written at the end and on Ctrl-C)")
     if recipe.evaluate is not None:
         add(parser, "--eval-every", positive_int, "iterations between test-set measurements")
+        add(parser, "--d-ema", fraction_below_one,
+            "decay of a moving average of D's weights that the test set is measured with "
+            "(test_acc; D's own is then test_acc_raw); 0: test D itself")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"a smoke test: 2 iterations on {DRY_RUN_IMAGES} images, every output written")
     for f in options_fields(recipe.options):
@@ -135,9 +164,9 @@ def build_parser(recipe):
     return parser
 
 
-def parse_config(recipe, argv=None):
+def parse_config(recipe, argv=None, variants=None):
     """The TrainConfig a command line asks for; argparse's exit 2 for bad values."""
-    parser = build_parser(recipe)
+    parser = build_parser(recipe, variants)
     args = vars(parser.parse_args(argv))
     options = None
     if recipe.options is not None:
@@ -161,13 +190,13 @@ def parse_config(recipe, argv=None):
 
 
 def main(model, argv=None):
-    """Parse `argv` (default sys.argv[1:]), train `model`, and return the exit code."""
+    """Parse `argv` (default sys.argv[1:]), train `model` (a recipe, or a command with
+    variants whose --model picks the recipe), and return the exit code."""
     from . import trainers
     from .checkpoint import CheckpointError
-    from .recipes import get_recipe
 
-    recipe = get_recipe(model)
-    config = parse_config(recipe, argv)
+    recipe, variants = choose_recipe(model, argv)
+    config = parse_config(recipe, argv, variants)
     try:
         outcome = trainers.train(recipe, config)
     except (ConfigError, CheckpointError, data.DataError, trainers.TrainingDiverged) as e:

@@ -23,6 +23,7 @@ class TrainConfig:
     beta1: float = 0.5                  # Adam's β₁
     beta2: float = 0.999                # Adam's β₂
     ema: float = 0.0                    # decay of the moving average of G sampled from; 0: none
+    d_ema: float = 0.0                  # decay of the moving average of D tested with; 0: none
     seed: int = 0
     dataset: str = "mnist"
     data_dir: str | None = None
@@ -49,6 +50,8 @@ class TrainConfig:
     def checkpoint_config(self, latent_dim):
         """What a checkpoint records and a resume must match (see MATCHED)."""
         matched = {name: getattr(self, name) for name in self.MATCHED}
+        if self.d_ema:  # recorded only when used: checkpoints from before it was added resume
+            matched["d_ema"] = self.d_ema
         options = dataclasses.asdict(self.options) if self.options is not None else {}
         return {"latent_dim": latent_dim, **matched, **options}
 

@@ -15,6 +15,9 @@ they never reach log(0).
 - "sgan":  the semi-supervised GAN of *GANs in Action*, chapter 7: the discriminator
            returns 10 class logits; real-versus-fake is read from the same logits
            (`real_fake_logit`).
+- "sgan_improved": the MNIST networks of Improved-GAN (Salimans et al. 2016, feature
+           matching): weight-normalised dense layers with Gaussian noise in D, a generator
+           of uniform z; the same class logits and `real_fake_logit` as the SGAN.
 """
 import math
 
@@ -351,7 +354,111 @@ def real_fake_logit(class_logits):
     return F.logsumexp(class_logits, axis=1)
 
 
+# ----------------------------------------------------------------------------- Improved-GAN
+class SignedRange(nn.Module):
+    """s -> 2s − 1: a sigmoid's (0, 1) onto the (−1, 1) of our images."""
+
+    def forward(self, s):
+        return s * 2 - 1
+
+
+class UnitRange(nn.Module):
+    """x -> (x + 1)/2: our images' [−1, 1] onto the paper's pixel scale [0, 1]."""
+
+    def forward(self, x):
+        return (x + 1) * 0.5
+
+
+class ImprovedGANGenerator(nn.Module):
+    """The MNIST generator of Improved-GAN's feature-matching code: z ~ U[0, 1)¹⁰⁰, two
+    dense layers of 500 with BatchNorm and softplus, a weight-normalised output layer and a
+    sigmoid, mapped to [−1, 1] (2·σ − 1) like every other generator here, so gan.sample's
+    [0, 1] pictures stay right. (Their BatchNorm has a shift β and no scale γ; ours has both.)"""
+
+    def __init__(self, latent_dim=LATENT_DIM):
+        super().__init__()
+        self.net = nn.Sequential(                           # z: (N, 100), uniform in [0, 1)
+            nn.Dense(latent_dim, 500, bias=False),          # (N, 500); BatchNorm's β is the bias
+            nn.BatchNorm(500),
+            nn.Softplus(),
+            nn.Dense(500, 500, bias=False),                 # (N, 500)
+            nn.BatchNorm(500),
+            nn.Softplus(),
+            nn.WeightNormDense(500, 28 * 28),               # (N, 784)
+            nn.Sigmoid(),                                   # (N, 784) in (0, 1)
+            SignedRange(),                                  # (N, 784) in (−1, 1)
+            nn.Reshape(IMAGE_SHAPE),                        # (N, 1, 28, 28)
+        )
+        output = self.net[6]
+        init.constant_(output.weight_g, 1.0)                # rows of length 1, bias 0, as theirs
+        init.zeros_(output.bias)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def hidden_layer(in_features, out_features):
+    """Weight-normalised dense, ReLU, then Gaussian noise (σ 0.5) for the next layer. The
+    length g is set by the data-dependent initialisation and not trained, as in their code."""
+    return [nn.WeightNormDense(in_features, out_features, train_scale=False), nn.ReLU(),
+            nn.GaussianNoise(0.5)]
+
+
+class ImprovedGANDiscriminator(nn.Module):
+    """The MNIST discriminator of Improved-GAN's feature-matching code: Gaussian noise on the
+    input (σ 0.3, in [0, 1] pixel units as theirs) and before every later layer (σ 0.5),
+    weight-normalised dense layers 1000-500-250-250-250 with ReLU, and 10 class logits.
+    `features` is the last hidden layer, the one the generator's feature matching reads."""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.body = nn.Sequential(                          # x: (N, 1, 28, 28) in [−1, 1]
+            UnitRange(),                                    # (N, 1, 28, 28) in [0, 1]
+            nn.Flatten(),                                   # (N, 784)
+            nn.GaussianNoise(0.3),
+            *hidden_layer(28 * 28, 1000),                   # (N, 1000)
+            *hidden_layer(1000, 500),                       # (N, 500)
+            *hidden_layer(500, 250),                        # (N, 250)
+            *hidden_layer(250, 250),                        # (N, 250)
+            nn.WeightNormDense(250, 250, train_scale=False),  # (N, 250)
+            nn.ReLU(),                                      # (N, 250): the matched features
+        )
+        self.head = nn.Sequential(
+            nn.GaussianNoise(0.5),
+            nn.WeightNormDense(250, num_classes),           # (N, 10) class logits; g trained
+        )
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+    def init_from_batch(self, x):
+        """Data-dependent initialisation on a batch of images (training mode, noise on, as
+        theirs): every weight-normalised layer, bottom up, gets mean-0 std-1 pre-activations."""
+        data_dependent_init(list(self.body) + list(self.head), x)
+
+
+def data_dependent_init(layers, x):
+    """Run x through `layers` in order; each WeightNormDense first sets its g and b from its
+    own input (`init_from_batch`), so the layers above see initialised activations."""
+    with minigrad.no_grad():
+        for layer in layers:
+            x = layer.init_from_batch(x) if isinstance(layer, nn.WeightNormDense) else layer(x)
+    return x
+
+
 # ----------------------------------------------------------------------------- using them
+def host_latent(rng, shape, distribution="normal"):
+    """Host latent vectors (float32) from a numpy Generator: N(0, I) or U[0, 1)."""
+    if distribution == "normal":
+        return rng.standard_normal(shape, dtype=np.float32)
+    if distribution == "uniform":
+        return rng.random(shape, dtype=np.float32)
+    raise ValueError(f"unknown latent distribution {distribution!r}; choose normal or uniform")
+
+
 def generate(G, latent, labels=None):
     """Images G draws from host latent vectors (and, for a conditional G, host integer
     labels (N,)), in eval mode, as host pixels in [0, 1]: (N, 28, 28) float32, mapped back

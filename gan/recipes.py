@@ -7,11 +7,17 @@ the model, so adding a model kind is adding a recipe here:
 
     RECIPES["mine"] = Recipe(name="mine", summary="...", networks=..., step=..., batches=...)
 
-and an examples/mine.py that calls `gan.cli.main("mine")`.
+and an examples/mine.py that calls `gan.cli.main("mine")`. Several recipes may share one
+command line as its variants (`VARIANTS`): examples/sgan.py trains the book's SGAN or, with
+`--model improved`, the Improved-GAN recipe.
 """
 import functools
 from dataclasses import dataclass, field
 from typing import Callable
+
+import numpy as np
+
+import minigrad
 
 from . import batches as batching
 from . import models, steps
@@ -42,6 +48,11 @@ class Recipe:
     defaults_note: str = ""                          # says so in --help
     latent_dim: int = models.LATENT_DIM
     grid: Callable = models.noise_grid  # (G, fixed noise) -> (images, per row) of the sample grid
+    latent: str = "normal"           # G's latent distribution: "normal" or "uniform"
+    initialize: Callable = None      # (G, D, data, config) -> None: data-dependent init of a
+                                     # fresh run, before the optimizers and moving averages
+    lr_schedule: Callable = None     # options -> (iteration, total) -> factor of the learning
+                                     # rates for that iteration's step; None: constant
 
 
 def image_batches(data, config):
@@ -92,12 +103,11 @@ DCGAN = Recipe(
 
 # ----------------------------------------------------------------------------- SGAN
 @dataclass
-class SGANOptions:
+class LabeledSubsetOptions:
+    """The labelled subset of a semi-supervised model."""
     num_labeled: int = flag(100, "training images whose labels the discriminator sees")
     first_labeled: bool = flag(False, "label the first N images, as the book does, instead of "
                                       "N/10 per class chosen by --seed")
-    supervised_only: bool = flag(False, "train the same discriminator on the labelled images "
-                                        "alone (the baseline)")
 
     def check(self, config):
         if self.num_labeled < 1:
@@ -106,6 +116,12 @@ class SGANOptions:
             raise ConfigError(f"--num-labeled {self.num_labeled}: a balanced labelled set takes "
                               f"the same number of each of the {models.NUM_CLASSES} digits, so it "
                               f"must be a multiple of {models.NUM_CLASSES} (or add --first-labeled)")
+
+
+@dataclass
+class SGANOptions(LabeledSubsetOptions):
+    supervised_only: bool = flag(False, "train the same discriminator on the labelled images "
+                                        "alone (the baseline)")
 
 
 def semi_supervised_batches(data, config):
@@ -117,7 +133,12 @@ def semi_supervised_batches(data, config):
 
 
 def test_accuracy(nets, data):
-    return {"test_acc": models.classifier_accuracy(nets.discriminator, data.test_images, data.test_labels)}
+    """D's test accuracy; with a moving average of D's weights (--d-ema), the average's, and
+    D's own as test_acc_raw."""
+    if nets.d_average is None:
+        return {"test_acc": models.classifier_accuracy(nets.discriminator, data.test_images, data.test_labels)}
+    return {"test_acc": models.classifier_accuracy(nets.d_average.average, data.test_images, data.test_labels),
+            "test_acc_raw": models.classifier_accuracy(nets.discriminator, data.test_images, data.test_labels)}
 
 
 SGAN = Recipe(
@@ -132,6 +153,69 @@ SGAN = Recipe(
     options=SGANOptions,
     evaluate=test_accuracy,
     draws_samples=lambda options: not options.supervised_only,
+)
+
+
+# ----------------------------------------------------------------------------- Improved-GAN
+@dataclass
+class ImprovedGANOptions(LabeledSubsetOptions):
+    unlabeled_weight: float = flag(1.0, "weight of the unsupervised loss in D's loss")
+    lr_decay_start: float = flag(0.67, "fraction of the run after which the learning rates "
+                                        "decay linearly to 0 at its end; 1: no decay")
+    init_images: int = flag(500, "training images of D's data-dependent initialisation")
+
+    def check(self, config):
+        super().check(config)
+        if not 0 < self.lr_decay_start <= 1:
+            raise ConfigError(f"--lr-decay-start must be in (0, 1], got {self.lr_decay_start}")
+
+
+def improved_batches(data, config):
+    """SemiSupervisedBatches with the labelled batch as large as the others (the labelled
+    set cycled), and a second order of the unlabelled images for G's feature matching."""
+    options = config.options
+    labeled_index = batching.labeled_subset(data.train_labels, options.num_labeled, config.seed,
+                                            balanced=not options.first_labeled)
+    return batching.SemiSupervisedBatches(data.train_images, data.train_labels, labeled_index,
+                                          config.batch_size, config.seed,
+                                          labeled_batch_size=config.batch_size, generator_stream=True)
+
+
+def init_discriminator(G, D, data, config):
+    """D's data-dependent initialisation on --init-images training images chosen by --seed."""
+    n = min(config.options.init_images, len(data.train_images))
+    index = np.random.default_rng(config.seed).choice(len(data.train_images), n, replace=False)
+    D.init_from_batch(minigrad.tensor(data.train_images[np.sort(index)]))
+
+
+def linear_decay(start):
+    """The learning-rate factor: 1 until `start`·total iterations, then linearly down
+    towards 0, reached at the end: (total − i)/(total − s) at iteration i ≥ s."""
+    def factor(iteration, total):
+        decay_from = int(start * total)
+        return 1.0 if iteration < decay_from else (total - iteration) / (total - decay_from)
+    return factor
+
+
+SGAN_IMPROVED = Recipe(
+    name="sgan_improved",
+    summary="Train the Improved-GAN semi-supervised classifier (Salimans et al. 2016, feature "
+            "matching) on MNIST with 100 labels.",
+    networks=lambda options: (models.ImprovedGANGenerator(), models.ImprovedGANDiscriminator()),
+    step=lambda options: functools.partial(steps.improved_gan_step,
+                                           unlabeled_weight=options.unlabeled_weight),
+    batches=improved_batches,
+    # Their MNIST script: batches of 100 (the 100 labelled images in each), Adam(3e-3,
+    # β₁ 0.5), 300 epochs of 600 batches, D tested with a moving average of its weights of
+    # decay 0.9999. (Their MNIST script keeps the rate constant; their CIFAR one decays it
+    # linearly over the last third, which --lr-decay-start 1 turns off.)
+    defaults=dict(iterations=180_000, batch_size=100, lr=3e-3, beta1=0.5, d_ema=0.9999,
+                  log_every=100, sample_every=6000, checkpoint_every=3000, eval_every=3000),
+    options=ImprovedGANOptions,
+    evaluate=test_accuracy,
+    latent="uniform",
+    initialize=init_discriminator,
+    lr_schedule=lambda options: linear_decay(options.lr_decay_start),
 )
 
 
@@ -191,7 +275,11 @@ CGAN = Recipe(
 )
 
 
-RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN, WGAN_GP, CGAN)}
+RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN, SGAN_IMPROVED, WGAN_GP, CGAN)}
+
+# Commands that train one of several recipes, chosen with --model: command -> {choice:
+# recipe name}, the first choice the default.
+VARIANTS = {"sgan": {"book": "sgan", "improved": "sgan_improved"}}
 
 
 def get_recipe(name):

@@ -50,12 +50,13 @@ def load_generator(path, raw=False):
     return generator.eval(), meta
 
 
-def draw(generator, latent_dim, n, seed=0, batch_size=500, labels=None):
-    """n images (n, 28, 28) float32 in [0, 1] from latent vectors drawn with `seed` (and,
-    for a conditional generator, of the classes `labels` (n,))."""
+def draw(generator, latent_dim, n, seed=0, batch_size=500, labels=None, latent="normal"):
+    """n images (n, 28, 28) float32 in [0, 1] from latent vectors drawn with `seed` from
+    the `latent` distribution ("normal" or "uniform", the recipe's) and, for a conditional
+    generator, of the classes `labels` (n,)."""
     rng = np.random.default_rng(seed)
-    images = [models.generate(generator, rng.standard_normal((min(batch_size, n - start), latent_dim),
-                                                             dtype=np.float32),
+    images = [models.generate(generator, models.host_latent(rng, (min(batch_size, n - start), latent_dim),
+                                                            latent),
                               None if labels is None else labels[start:start + batch_size])
               for start in range(0, n, batch_size)]
     return np.concatenate(images)
@@ -145,7 +146,8 @@ def main(argv=None):
         out.parent.mkdir(parents=True, exist_ok=True)
         n = args.n if labels is None else len(labels)
         check_room(n, out)
-        images = draw(generator, meta["config"]["latent_dim"], n, args.seed, labels=labels)
+        images = draw(generator, meta["config"]["latent_dim"], n, args.seed, labels=labels,
+                      latent=recipes.get_recipe(meta["kind"]).latent)
         np.savez(out, images=images, **({} if labels is None else {"labels": labels}))
         from . import plots
         grid_images, per_row = grid_of(images, labels)

@@ -15,6 +15,9 @@ model's game, and returns its numbers (losses, accuracies) as floats:
   cross-entropy on D's class logits of the real and the generated images for both players.
 - `wgan_gp_step`: `n_critic` critic steps on the Wasserstein loss with a gradient penalty,
   then one generator step.
+- `improved_gan_step` (Improved-GAN, feature matching): one discriminator step on the
+  supervised and unsupervised losses together, then a generator step that matches the mean
+  features of D's last hidden layer on real and generated images.
 """
 from dataclasses import dataclass
 
@@ -28,20 +31,26 @@ from . import models
 
 @dataclass
 class Networks:
-    """What a step function updates: the two networks and their optimizers, and the moving
-    average of G's weights that samples are drawn from (None when --ema is 0)."""
+    """What a step function updates: the two networks and their optimizers, the moving
+    average of G's weights that samples are drawn from (None when --ema is 0), that of D's
+    weights that a classifier is tested with (None when --d-ema is 0), and the latent
+    distribution G draws from ("normal" or "uniform")."""
     generator: object
     discriminator: object
     g_optimizer: object
     d_optimizer: object
     latent_dim: int
     g_average: object = None
+    d_average: object = None
+    latent: str = "normal"
 
 
 # ----------------------------------------------------------------------------- step pieces
-def latent_noise(n, latent_dim):
-    """z ~ N(0, I) of shape (n, latent_dim), drawn on the active backend."""
-    return Tensor._wrap(backend.random_normal((n, latent_dim), minigrad.float32))
+def latent_noise(n, latent_dim, distribution="normal"):
+    """z ~ N(0, I) (or U[0, 1) with distribution="uniform") of shape (n, latent_dim), drawn
+    on the active backend."""
+    draw = {"normal": backend.random_normal, "uniform": backend.random_uniform}[distribution]
+    return Tensor._wrap(draw((n, latent_dim), minigrad.float32))
 
 
 def discriminator_loss(real_logits, fake_logits):
@@ -158,6 +167,43 @@ def projection_step(nets, batches):
     nets.discriminator.zero_grad()
 
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "d_acc_real": fraction(real_logits.data > 0),
+            "d_acc_fake": fraction(fake_logits.data < 0)}
+
+
+def improved_gan_step(nets, batches, unlabeled_weight=1.0):
+    """One Improved-GAN iteration (Salimans et al. 2016, MNIST with feature matching).
+
+    Discriminator, one Adam step on  sup_loss + unlabeled_weight·unsup_loss:  the
+    cross-entropy of the labelled batch, and half the real-versus-fake loss of an unlabelled
+    batch and a generated one, read through `real_fake_logit` as in the SGAN.
+    Generator: feature matching, ‖mean f(x) − mean f(G(z))‖² with f D's last hidden layer,
+    on a real batch of its own (a second order of the unlabelled images) and fresh z. Only
+    G's optimizer steps on it; the real features are taken without a graph.
+    """
+    G, D = nets.generator, nets.discriminator
+    labeled, labels = batches.next_labeled()
+    unlabeled = batches.next_unlabeled()                              # (N, 1, 28, 28)
+    n = unlabeled.shape[0]
+
+    sup_loss, sup_acc = supervised_loss(D, labeled, labels)
+    fake = G(latent_noise(n, nets.latent_dim, nets.latent))
+    real_logits = models.real_fake_logit(D(unlabeled))
+    fake_logits = models.real_fake_logit(D(fake.detach()))
+    unsup_loss = 0.5 * discriminator_loss(real_logits, fake_logits)
+    d_loss = sup_loss + unlabeled_weight * unsup_loss
+    optimizer_step(nets.d_optimizer, d_loss)
+
+    real = batches.next_unlabeled(for_generator=True)
+    with minigrad.no_grad():
+        real_features = D.features(real)                              # (N, 250)
+    fake_features = D.features(G(latent_noise(n, nets.latent_dim, nets.latent)))
+    g_loss = F.feature_matching_loss(real_features, fake_features)
+    optimizer_step(nets.g_optimizer, g_loss)
+    nets.discriminator.zero_grad()
+
+    return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
+            "unsup_loss": unsup_loss.item(), "g_loss": g_loss.item(),
             "d_acc_real": fraction(real_logits.data > 0),
             "d_acc_fake": fraction(fake_logits.data < 0)}
 

@@ -26,7 +26,7 @@ import minigrad
 from minigrad import backend, optim
 from minigrad.nn import ExponentialMovingAverage
 
-from . import checkpoint, data
+from . import checkpoint, data, models
 from .config import ConfigError
 from .recipes import TrainingData
 from .steps import Networks
@@ -62,6 +62,8 @@ class Run:
         modules = {"G": self.nets.generator, "D": self.nets.discriminator}
         if self.nets.g_average is not None:
             modules["G_average"] = self.nets.g_average.average
+        if self.nets.d_average is not None:
+            modules["D_average"] = self.nets.d_average.average
         return modules
 
     def optimizers(self):
@@ -110,13 +112,18 @@ def load_data(config):
     return train
 
 
-def build_networks(recipe, config):
-    """G and D, their Adam optimizers, and the moving average of G if --ema asks for one."""
+def build_networks(recipe, config, train_data=None):
+    """G and D (initialised on the training data if the recipe asks), their Adam optimizers,
+    and the moving averages of G and of D that --ema and --d-ema ask for."""
     G, D = recipe.networks(config.options)
+    if recipe.initialize is not None and train_data is not None:
+        recipe.initialize(G, D, train_data, config)
     betas = (config.beta1, config.beta2)
     g_average = ExponentialMovingAverage(G, config.ema) if config.ema else None
+    d_average = ExponentialMovingAverage(D, config.d_ema) if config.d_ema else None
     return Networks(G, D, optim.Adam(G.parameters(), lr=config.generator_lr(), betas=betas),
-                    optim.Adam(D.parameters(), lr=config.lr, betas=betas), recipe.latent_dim, g_average)
+                    optim.Adam(D.parameters(), lr=config.lr, betas=betas), recipe.latent_dim,
+                    g_average, d_average, recipe.latent)
 
 
 def build_run(recipe, config, out):
@@ -125,9 +132,9 @@ def build_run(recipe, config, out):
         batches = recipe.batches(train_data, config)
     except ValueError as e:  # a labelled subset or a batch that cannot be drawn from this data
         raise ConfigError(f"{e}: lower --batch-size, or raise --limit") from None
-    nets = build_networks(recipe, config)
-    fixed_noise = np.random.default_rng(config.seed).standard_normal((GRID_SIZE, recipe.latent_dim),
-                                                                     dtype=np.float32)
+    nets = build_networks(recipe, config, train_data)
+    fixed_noise = models.host_latent(np.random.default_rng(config.seed), (GRID_SIZE, recipe.latent_dim),
+                                     recipe.latent)
     return Run(recipe, config, nets, batches, train_data, fixed_noise, out)
 
 
@@ -279,6 +286,12 @@ class StopRequest:
 
 
 # ----------------------------------------------------------------------------- the loop
+def set_learning_rates(run, factor):
+    """Both optimizers at `factor` times this run's learning rates (a recipe's schedule)."""
+    run.nets.g_optimizer.lr = run.config.generator_lr() * factor
+    run.nets.d_optimizer.lr = run.config.lr * factor
+
+
 def train(recipe, config):
     """Train `recipe`'s model as `config` says. Returns "done", or "interrupted" after a
     Ctrl-C (a checkpoint was written first). Raises ConfigError for settings or an --out
@@ -297,6 +310,7 @@ def train(recipe, config):
     total = config.iterations
     if config.epochs is not None:
         total = math.ceil(config.epochs * run.batches.batches_per_epoch)
+    lr_factor = recipe.lr_schedule(config.options) if recipe.lr_schedule else None
 
     from tqdm import tqdm
     log = Log(out / METRICS)
@@ -304,9 +318,12 @@ def train(recipe, config):
         with StopRequest() as stop, tqdm(total=total, initial=run.iteration, desc=recipe.name,
                                          dynamic_ncols=True) as bar:
             while run.iteration < total:
+                if lr_factor is not None:
+                    set_learning_rates(run, lr_factor(run.iteration, total))
                 numbers = step(run.nets, run.batches)
-                if run.nets.g_average is not None:
-                    run.nets.g_average.update()
+                for average in (run.nets.g_average, run.nets.d_average):
+                    if average is not None:
+                        average.update()
                 run.iteration += 1
                 check_finite(numbers, run)
                 log.add(numbers)

@@ -4,8 +4,8 @@ Arguments may be Tensors or numbers (a number becomes a constant of the tensor's
 
 A flat table: each line below applies one op's Function. The ops that check their
 arguments or choose a route (matmul, linear, the convolutions, batch_norm, layer_norm,
-dropout, embedding, the losses, pow, where, getitem) are functions written beside their Function in
-minigrad/ops/ and imported here as they are.
+dropout, embedding, gaussian_noise, weight_norm, the losses, pow, where, getitem) are
+functions written beside their Function in minigrad/ops/ and imported here as they are.
 """
 from .ops.arithmetic import Add, Div, Mul, Neg, Sub, matmul, pow
 from .ops.conv import conv2d, conv_transpose2d, upsample_nearest2d
@@ -13,8 +13,10 @@ from .ops.dropout import dropout
 from .ops.embedding import embedding
 from .ops.elementwise import (Clip, Exp, LeakyReLU, Log, ReLU, Sigmoid, Softplus, Sqrt,
                               Tanh, where)
-from .ops.linear import linear
-from .ops.loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy
+from .ops.linear import linear, weight_norm
+from .ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                       feature_matching_loss)
+from .ops.noise import gaussian_noise
 from .ops.normalization import batch_norm, layer_norm
 from .ops.reduction import LogSoftmax, LogSumExp, Max, Mean, Softmax, Sum
 from .ops.shape import BroadcastTo, Concatenate, Reshape, Transpose, getitem

@@ -363,6 +363,7 @@ def on_backend(values):
 LABELS = np.array([2, 0, 1])
 SOFT_TARGETS = rng.dirichlet(np.ones(3), size=3)
 BINARY_TARGETS = rng.random((3, 2))
+REAL_FEATURES = normal(4, 3)
 LAYER_OPS = [
     case("linear", F.linear, normal(3, 4), normal(2, 4), normal(2)),
     case("linear no bias, 3-D x", lambda x, w: F.tanh(F.linear(x, w)), normal(2, 2, 3), normal(2, 3)),
@@ -382,6 +383,13 @@ LAYER_OPS = [
          normal(1, 1, 3, 3), normal(1, 3, 3, 3)),
     case("upsample_nearest2d", lambda x: F.upsample_nearest2d(x, 2) ** 3, normal(1, 2, 2, 2)),
     case("dropout", lambda x: F.dropout(x, 0.4) ** 3, normal(4, 3)),
+    case("gaussian_noise", lambda x: F.gaussian_noise(x, 0.5) ** 3, normal(4, 3)),
+    case("weight_norm", lambda v, g: F.weight_norm(v, g) ** 2, normal(3, 4), normal(3)),
+    case("weight_norm in linear", lambda x, v, g: F.tanh(F.linear(x, F.weight_norm(v, g))),
+         normal(2, 4), normal(3, 4), normal(3)),
+    # the real side is detached (a target), so only the fake side is an input here
+    case("feature_matching_loss", lambda fake: F.feature_matching_loss(
+        minigrad.tensor(REAL_FEATURES, dtype=minigrad.float64), F.tanh(fake)), normal(5, 3)),
     case("binary_cross_entropy_with_logits mean",
          lambda x: F.binary_cross_entropy_with_logits(x, BINARY_TARGETS), 2 * normal(3, 2)),
     case("binary_cross_entropy_with_logits none",
@@ -434,6 +442,7 @@ def float64_layer(layer):
 
 LAYERS = {  # name: (layer factory, input shape)
     "dense": (lambda: nn.Dense(3, 2), (4, 3)),
+    "weight-normalised dense": (lambda: nn.WeightNormDense(3, 2), (4, 3)),
     "conv2d": (lambda: nn.Conv2D(2, 3, 3, stride=2, padding=1), (2, 2, 4, 4)),
     "conv2d stride 1": (lambda: nn.Conv2D(3, 1, 3, padding=1), (1, 3, 3, 3)),
     "conv_transpose2d": (lambda: nn.ConvTranspose2D(2, 2, 4, stride=2, padding=1), (1, 2, 2, 2)),

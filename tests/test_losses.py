@@ -165,3 +165,29 @@ def test_cross_entropy_refuses_bad_labels():
         F.cross_entropy(x, np.zeros((3, 1)))
     with pytest.raises(ValueError, match=r"expected logits \(N, C\)"):
         F.cross_entropy(leaf(np.zeros(4)), np.array([1]))
+
+
+# ----------------------------------------------------------------------------- feature matching
+def test_feature_matching_loss_is_the_squared_distance_of_the_batch_means():
+    rng = np.random.default_rng(0)
+    real, fake = rng.standard_normal((6, 4)), rng.standard_normal((5, 4))
+    loss = F.feature_matching_loss(minigrad.tensor(real, dtype=minigrad.float64),
+                                   minigrad.tensor(fake, dtype=minigrad.float64))
+    expected = ((real.mean(axis=0) - fake.mean(axis=0)) ** 2).sum()
+    assert loss.shape == () and abs(loss.item() - expected) < 1e-12
+
+
+def test_feature_matching_loss_gradient_reaches_the_fake_side_only():
+    rng = np.random.default_rng(1)
+    real = minigrad.tensor(rng.standard_normal((6, 4)), requires_grad=True, dtype=minigrad.float64)
+    fake = minigrad.tensor(rng.standard_normal((5, 4)), requires_grad=True, dtype=minigrad.float64)
+    F.feature_matching_loss(real, fake).backward()
+    assert real.grad is None  # detached: the real features are the target
+    difference = real.numpy().mean(axis=0) - fake.numpy().mean(axis=0)
+    np.testing.assert_allclose(minigrad.backend.to_numpy(fake.grad), np.tile(-2 * difference / 5, (5, 1)), atol=1e-12)
+    assert minigrad.gradcheck(lambda f: F.feature_matching_loss(real, f), [fake.numpy()])
+
+
+def test_feature_matching_loss_refuses_features_of_other_shapes():
+    with pytest.raises(ValueError, match="differ beyond the batch axis"):
+        F.feature_matching_loss(minigrad.tensor(np.zeros((4, 3))), minigrad.tensor(np.zeros((4, 2))))

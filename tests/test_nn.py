@@ -39,7 +39,12 @@ def not_trivial(layer):
 LAYERS = {  # name: (layer factory, input shape)
     "dense": (lambda: nn.Dense(3, 4), (5, 3)),
     "dense_no_bias": (lambda: nn.Dense(3, 4, bias=False), (5, 3)),
+    "weight_norm_dense": (lambda: nn.WeightNormDense(3, 4), (5, 3)),
+    "weight_norm_dense_fixed_scale": (lambda: nn.WeightNormDense(3, 4, train_scale=False), (5, 3)),
+    "weight_norm_dense_no_bias": (lambda: nn.WeightNormDense(3, 4, bias=False), (5, 3)),
     "relu": (nn.ReLU, (4, 3)),
+    "softplus": (nn.Softplus, (4, 3)),
+    "gaussian_noise": (lambda: nn.GaussianNoise(0.5), (6, 5)),
     "leaky_relu": (lambda: nn.LeakyReLU(0.2), (4, 3)),
     "tanh": (nn.Tanh, (4, 3)),
     "sigmoid": (nn.Sigmoid, (4, 3)),
@@ -122,6 +127,84 @@ def test_dense_rejects_an_image_and_says_add_flatten():
 def test_dense_rejects_the_wrong_feature_count():
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 5\), got \(2, 4\)"):
         nn.Dense(5, 1)(minigrad.tensor(np.zeros((2, 4))))
+
+
+# ----------------------------------------------------------------------------- WeightNormDense
+def test_weight_norm_dense_is_a_dense_of_weight_g_times_the_unit_rows_of_weight_v():
+    layer = not_trivial(nn.WeightNormDense(3, 2))
+    v, g, b = layer.weight_v.numpy(), layer.weight_g.numpy(), layer.bias.numpy()
+    w = g[:, None] * v / np.linalg.norm(v, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=1), np.abs(g), rtol=1e-6)
+    x = random((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(layer(minigrad.tensor(x)).numpy(), x @ w.T + b, rtol=1e-5, atol=1e-5)
+
+
+def test_weight_norm_dense_starts_as_the_dense_of_its_initial_weight():
+    layer = nn.WeightNormDense(5, 3)
+    np.testing.assert_allclose(layer.weight().numpy(), layer.weight_v.numpy(), rtol=1e-6)
+
+
+def test_weight_norm_dense_with_a_fixed_scale_keeps_g_out_of_the_parameters():
+    layer = nn.WeightNormDense(3, 2, train_scale=False)
+    assert [name for name, _ in layer.named_parameters()] == ["weight_v", "bias"]
+    assert [name for name, _ in layer.named_buffers()] == ["weight_g"]
+    assert sorted(layer.state_dict()) == ["bias", "weight_g", "weight_v"]
+
+
+@pytest.mark.parametrize("train_scale", [True, False])
+def test_init_from_batch_gives_unit_std_zero_mean_pre_activations(train_scale):
+    layer = nn.WeightNormDense(20, 8, train_scale=train_scale)
+    x = minigrad.tensor(random((64, 20), seed=3, scale=4.0) + 2.0)
+    returned = layer.init_from_batch(x).numpy()
+    y = layer(x).numpy()
+    np.testing.assert_array_equal(returned, y)
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=0), 1, rtol=1e-4)
+    other = layer(minigrad.tensor(random((64, 20), seed=4, scale=4.0) + 2.0)).numpy()
+    assert np.abs(other.std(axis=0) - 1).max() > 1e-3  # the batch's statistics, not any batch's
+
+
+def test_init_from_batch_needs_a_bias():
+    with pytest.raises(ValueError, match="sets the bias"):
+        nn.WeightNormDense(3, 2, bias=False).init_from_batch(minigrad.tensor(random((4, 3))))
+
+
+def test_weight_norm_gradient_of_v_is_orthogonal_to_v():
+    """gv = (g/‖v‖)(gw − (gw·v̂)v̂): a step on v turns each row and leaves its length to g."""
+    v = minigrad.tensor(random((3, 5)), requires_grad=True, dtype=minigrad.float64)
+    g = minigrad.tensor(random((3,), seed=1), requires_grad=True, dtype=minigrad.float64)
+    F.weight_norm(v, g).backward(random((3, 5), seed=2))
+    np.testing.assert_allclose(minigrad.backend.to_numpy((v.grad * v.data).sum(axis=1)), 0, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- GaussianNoise
+def test_gaussian_noise_is_the_identity_in_eval_mode_and_at_sigma_zero():
+    x = minigrad.tensor(random((5, 4)))
+    assert nn.GaussianNoise(0.5).eval()(x) is x
+    assert nn.GaussianNoise(0.0)(x) is x
+
+
+def test_gaussian_noise_adds_zero_mean_noise_of_std_sigma_in_training():
+    x = random((200, 500)).astype(np.float32)
+    y = nn.GaussianNoise(0.3)(minigrad.tensor(x)).numpy()
+    noise = y - x
+    assert y.dtype == np.float32
+    assert abs(noise.mean()) < 3e-3 and abs(noise.std() - 0.3) < 3e-3
+
+
+def test_gaussian_noise_follows_the_seed_and_passes_gradients_unchanged():
+    x = minigrad.tensor(random((3, 4)), requires_grad=True)
+    minigrad.manual_seed(5)
+    a = nn.GaussianNoise(0.5)(x)
+    minigrad.manual_seed(5)
+    np.testing.assert_array_equal(nn.GaussianNoise(0.5)(x).numpy(), a.numpy())
+    a.backward(np.full((3, 4), 2.0, np.float32))
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(x.grad), np.full((3, 4), 2.0))
+
+
+def test_gaussian_noise_refuses_a_negative_sigma():
+    with pytest.raises(ValueError, match="sigma"):
+        nn.GaussianNoise(-0.1)
 
 
 # ----------------------------------------------------------------------------- BatchNorm

@@ -9,10 +9,11 @@ from . import init
 from .averaging import ExponentialMovingAverage
 from .batchnorm import BatchNorm, LayerNorm
 from .conv import Conv2D, ConvTranspose2D
-from .layers import (Dense, Dropout, Embedding, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Softmax, Tanh,
-                     UpSampling2D)
+from .layers import (Dense, Dropout, Embedding, Flatten, GaussianNoise, LeakyReLU, ReLU, Reshape,
+                     Sigmoid, Softmax, Softplus, Tanh, UpSampling2D, WeightNormDense)
 from .module import Module, Sequential
 
-__all__ = ["Module", "Sequential", "Dense", "Embedding", "Conv2D", "ConvTranspose2D", "BatchNorm", "LayerNorm", "ReLU",
-           "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "Dropout", "Flatten", "Reshape",
+__all__ = ["Module", "Sequential", "Dense", "WeightNormDense", "Embedding", "Conv2D", "ConvTranspose2D",
+           "BatchNorm", "LayerNorm", "ReLU", "LeakyReLU", "Softplus", "Tanh", "Sigmoid", "Softmax",
+           "Dropout", "GaussianNoise", "Flatten", "Reshape",
            "UpSampling2D", "ExponentialMovingAverage", "init"]

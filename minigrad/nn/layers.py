@@ -1,11 +1,12 @@
-"""Layers without convolution or normalization: Dense, the activations, Dropout and the
-shape layers. Images are NCHW; weight layouts are PyTorch's."""
+"""Layers without convolution or batch statistics: Dense and its weight-normalised form, the
+activations, Dropout, GaussianNoise and the shape layers. Images are NCHW; weight layouts are PyTorch's."""
 import math
 
 import numpy
 
 from .. import functional as F
-from ..tensor import Tensor
+from ..backend import get_array_module
+from ..tensor import Tensor, no_grad
 from . import init
 from .module import Module
 
@@ -59,6 +60,76 @@ class Dense(Module):
                 f"bias={self.bias is not None}")
 
 
+class WeightNormDense(Module):
+    """A Dense layer with a weight-normalised weight (Salimans & Kingma 2016):
+
+        y = x wᵀ + b,   w = g·v/‖v‖   (each output row of v scaled to length g)
+
+    x (N, in) -> y (N, out); weight_v (out, in), weight_g (out,), bias (out,). The row's
+    direction (v) and its length (g) are learnt apart. At first g = ‖v‖, so the layer starts
+    as a Dense of the same initialisation; `init_from_batch` then sets g and b from data.
+    train_scale=False keeps g out of the parameters (a buffer: saved, never trained), as the
+    Improved-GAN code does for its hidden layers.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, train_scale=True):
+        super().__init__()
+        check_sizes(self, in_features=in_features, out_features=out_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.train_scale = train_scale
+        self.weight_v = new_parameter((out_features, in_features))
+        self.bias = new_parameter((out_features,)) if bias else None
+        init.default_init_(self.weight_v, self.bias)
+        v = self.weight_v.data
+        row_norms = get_array_module(v).sqrt((v * v).sum(axis=1))
+        if train_scale:
+            self.weight_g = Tensor._wrap(row_norms, requires_grad=True)
+        else:
+            self.register_buffer("weight_g", row_norms)
+
+    def scale(self):
+        """g as a tensor: the parameter, or the buffer as a constant."""
+        return self.weight_g if self.train_scale else Tensor._wrap(self.weight_g)
+
+    def weight(self):
+        """w = g·v/‖v‖, (out, in)."""
+        return F.weight_norm(self.weight_v, self.scale())
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            advice = ("add Flatten() before this layer to turn each sample into a vector"
+                      if x.ndim > 2 else "")
+            raise shape_error(self, f"(N, {self.in_features})", x, advice)
+        return F.linear(x, self.weight(), self.bias)
+
+    def init_from_batch(self, x, eps=1e-8):
+        """Data-dependent initialisation (Salimans & Kingma 2016, §2.2): set g and b so that
+        the pre-activations y on the batch x have mean 0 and standard deviation 1 per unit.
+        With t = x wᵀ (no bias), μ and σ its mean and standard deviation over the batch:
+
+            g ← g/σ,   b ← −μ/σ       so that   y = x wᵀ + b = (t − μ)/σ
+
+        Returns the layer's new output on x."""
+        if self.bias is None:
+            raise ValueError(f"{self!r}: init_from_batch sets the bias; this layer has none")
+        with no_grad():
+            t = F.linear(x, self.weight()).data                                 # (N, out)
+            mean = t.mean(axis=0)
+            std = get_array_module(t).sqrt(((t - mean) ** 2).mean(axis=0) + eps)
+            g = self.weight_g.data if self.train_scale else self.weight_g
+            new_g = (g / std).astype(g.dtype)
+            if self.train_scale:
+                self.weight_g.data = new_g
+            else:
+                self.weight_g = new_g
+            self.bias.data = (-mean / std).astype(self.bias.dtype)
+            return self(x)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, train_scale={self.train_scale}")
+
+
 class ReLU(Module):
     """y = max(x, 0)"""
 
@@ -78,6 +149,13 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+
+class Softplus(Module):
+    """y = ln(1 + eˣ), a smooth ReLU (the Improved-GAN generator's activation)."""
+
+    def forward(self, x):
+        return F.softplus(x)
 
 
 class Tanh(Module):
@@ -123,6 +201,24 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class GaussianNoise(Module):
+    """In training, add N(0, σ²) noise to every value, drawn on the input's backend; in eval
+    mode, the identity. A regulariser: the Improved-GAN discriminator adds it to its input
+    (σ 0.3) and before every later dense layer (σ 0.5)."""
+
+    def __init__(self, sigma):
+        super().__init__()
+        if not (isinstance(sigma, (int, float)) and sigma >= 0):
+            raise ValueError(f"GaussianNoise: sigma must be a number, 0 or more, got {sigma!r}")
+        self.sigma = sigma
+
+    def forward(self, x):
+        return F.gaussian_noise(x, self.sigma, self.training)
+
+    def extra_repr(self):
+        return f"sigma={self.sigma}"
 
 
 class Flatten(Module):

@@ -1,4 +1,6 @@
-"""The affine map of a Dense layer, as one op: y = x Wᵀ + b."""
+"""The affine map of a Dense layer, as one op: y = x Wᵀ + b; and weight normalization,
+the reparametrisation w = g·v/‖v‖ of its weight (docs/layers.md derives both backwards)."""
+from ..backend import get_array_module
 from ..tensor import Function
 
 
@@ -47,3 +49,41 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: bias of shape {tuple(bias.shape)} for weight of shape "
                          f"{tuple(weight.shape)}; expected ({weight.shape[0]},)")
     return Linear.apply(x, weight, bias)
+
+
+class WeightNorm(Function):
+    """w = g·v/‖v‖ per output row: v (out, in), g (out,), ‖v‖ = √(Σ_in v²) (out, 1).
+
+    With v̂ = v/‖v‖, the row's direction, and gw = dL/dw:
+        gg = Σ_in gw·v̂                    the part of gw along v̂, per row
+        gv = (g/‖v‖)·(gw − gg·v̂)          the rest of gw, scaled: orthogonal to v
+    so a gradient step on v turns the row and leaves its length to g (Salimans & Kingma 2016).
+    Saved for backward: v̂ (out, in) and g/‖v‖ (out, 1).
+    """
+
+    def forward(self, v, g):
+        xp = get_array_module(v)
+        norm = xp.sqrt((v * v).sum(axis=1, keepdims=True))   # (out, 1)
+        self.v_hat = v / norm
+        self.scale = g[:, None] / norm                          # g/‖v‖
+        return g[:, None] * self.v_hat
+
+    def backward(self, gw):
+        gg = (gw * self.v_hat).sum(axis=1)
+        gv = self.scale * (gw - gg[:, None] * self.v_hat) if self.needs_input_grad[0] else None
+        return gv, (gg if self.needs_input_grad[1] else None)
+
+    def backward_graph(self, gw, v, g, y):
+        norm = ((v * v).sum(axis=1, keepdims=True)) ** 0.5     # v̂ and ‖v‖ again, with ops
+        v_hat = v / norm
+        gg = (gw * v_hat).sum(axis=1)
+        gv = (g.reshape((-1, 1)) / norm) * (gw - gg.reshape((-1, 1)) * v_hat)
+        return gv, gg
+
+
+def weight_norm(v, g):
+    """w = g·v/‖v‖ with ‖v‖ the norm of each row of v (out, in), g (out,)."""
+    if v.ndim != 2 or g.shape != v.shape[:1]:
+        raise ValueError(f"weight_norm: expected v (out, in) and g (out,), got shapes "
+                         f"{tuple(v.shape)} and {tuple(g.shape)}")
+    return WeightNorm.apply(v, g)

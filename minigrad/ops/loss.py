@@ -184,3 +184,23 @@ def cross_entropy(logits, labels, reduction="mean"):
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits (N, C), got shape {logits.shape}")
     return CrossEntropy.apply(logits, targets=labels, reduction=reduction)
+
+
+def feature_matching_loss(real_features, fake_features):
+    """‖mean_batch(real) − mean_batch(fake)‖²: the squared distance between the mean
+    activations of a discriminator's layer on a real batch and on a generated one, features
+    (N, ...) summed over every axis but the batch's (Salimans et al. 2016, "Improved
+    techniques for training GANs", §3.1). The generator's loss: it asks G for images whose
+    features match the data's on average, not for images that fool D.
+
+    The real side is detached: it is the target, and no gradient reaches whatever computed
+    it (in the paper's code both sides are computed by D, and only G's parameters are
+    updated with this loss). Their code divides by the number of features (a mean, not a
+    sum); a constant factor that Adam's update cancels, but for its ε.
+    gfake = −(2/N)·(mean(real) − mean(fake)) for every one of the N fake rows.
+    """
+    if real_features.shape[1:] != fake_features.shape[1:]:
+        raise ValueError(f"feature_matching_loss: real features {tuple(real_features.shape)} and "
+                         f"fake features {tuple(fake_features.shape)} differ beyond the batch axis")
+    difference = real_features.detach().mean(axis=0) - fake_features.mean(axis=0)
+    return (difference * difference).sum()
