@@ -126,15 +126,7 @@ class InfoGANDiscriminator(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(                                       # x: (N, 1, 28, 28)
-            nn.Conv2D(1, 64, 4, stride=2, padding=1),                   # (N, 64, 14, 14)
-            nn.LeakyReLU(0.1),
-            nn.Conv2D(64, 128, 4, stride=2, padding=1),                 # (N, 128, 7, 7)
-            nn.BatchNorm(128),
-            nn.LeakyReLU(0.1),
-            nn.Flatten(),                                               # (N, 6272)
-            nn.Dense(128 * 7 * 7, 1024),                                # (N, 1024)
-            nn.BatchNorm(1024),
-            nn.LeakyReLU(0.1),
+            *infogan_features(),                                        # (N, 1024): see below
             nn.Dense(1024, 1),                                          # (N, 1) logit of "real"
         )
         self.apply(dcgan_init)
