@@ -71,9 +71,12 @@ def fraction(mask):
 
 
 def optimizer_step(optimizer, loss):
-    """Backpropagate `loss` into fresh gradients and let `optimizer` update its parameters."""
+    """Backpropagate `loss` into fresh gradients of `optimizer`'s parameters, and let it
+    update them. Only those: a generator step through D computes no gradient for D's
+    weights (PyTorch computes and discards them unless told otherwise), a sixth of the
+    DCGAN's step."""
     optimizer.zero_grad()
-    loss.backward()
+    loss.backward(inputs=optimizer.params)
     optimizer.step()
 
 
@@ -90,12 +93,10 @@ def gan_step(nets, batches):
     d_loss = discriminator_loss(real_logits, fake_logits)
     optimizer_step(nets.d_optimizer, d_loss)
 
-    # Generator: the non-saturating loss -log D(G(z)), i.e. "call the fakes real". The
-    # gradients it leaves on D's parameters are never used: only G's optimizer steps, and
-    # D's step above starts from zeroed gradients.
+    # Generator: the non-saturating loss -log D(G(z)), i.e. "call the fakes real"; the
+    # gradient flows through D to G, and only G's weights get one.
     g_loss = generator_loss(D(fake))
     optimizer_step(nets.g_optimizer, g_loss)
-    nets.discriminator.zero_grad()
 
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
             "d_acc_real": fraction(real_logits.data > 0),
@@ -140,7 +141,6 @@ def sgan_step(nets, batches):
     # Generator: non-saturating, on D's real-versus-fake logit; only G's optimizer steps.
     g_loss = generator_loss(models.real_fake_logit(D(fake)))
     optimizer_step(nets.g_optimizer, g_loss)
-    nets.discriminator.zero_grad()
 
     return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
             "d_loss": d_loss.item(), "g_loss": g_loss.item(),
@@ -164,7 +164,6 @@ def projection_step(nets, batches):
     # Generator: non-saturating, "call the fakes real, of the class they were drawn for".
     g_loss = generator_loss(D(fake, labels))
     optimizer_step(nets.g_optimizer, g_loss)
-    nets.discriminator.zero_grad()
 
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
             "d_acc_real": fraction(real_logits.data > 0),
@@ -200,7 +199,6 @@ def improved_gan_step(nets, batches, unlabeled_weight=1.0):
     fake_features = D.features(G(latent_noise(n, nets.latent_dim, nets.latent)))
     g_loss = F.feature_matching_loss(real_features, fake_features)
     optimizer_step(nets.g_optimizer, g_loss)
-    nets.discriminator.zero_grad()
 
     return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
             "unsup_loss": unsup_loss.item(), "g_loss": g_loss.item(),
@@ -225,7 +223,6 @@ def acgan_step(nets, batches):
     fake_logits_g, fake_classes_g = D(fake)
     g_loss = generator_loss(fake_logits_g) + F.cross_entropy(fake_classes_g, labels)
     optimizer_step(nets.g_optimizer, g_loss)
-    nets.discriminator.zero_grad()
 
     def class_accuracy(class_logits):
         return fraction(class_logits.data.argmax(axis=1) == labels.data)
@@ -266,6 +263,5 @@ def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0):
 
     g_loss = -D(G(latent_noise(real.shape[0], nets.latent_dim))).mean()
     optimizer_step(nets.g_optimizer, g_loss)
-    nets.discriminator.zero_grad()
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
             "wasserstein": wasserstein.item(), "penalty": penalty.item()}

@@ -200,21 +200,34 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------------ autodiff
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, *, grad=None):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, *, grad=None,
+                 inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`, weighted by `gradient`.
 
         `gradient` (also accepted as `grad=`) is the upstream gradient, of self's shape; it
         may be left out for a tensor of one element. The graph is freed afterwards unless
         `retain_graph=True` (which defaults to create_graph). With `create_graph=True` the
         leaves' `.grad` are Tensors with a graph, to be differentiated again; otherwise
-        they are raw arrays.
+        they are raw arrays. `inputs` (a list of Tensors, as PyTorch's): accumulate into
+        their `.grad` only, and skip the work that leads elsewhere (a GAN's generator step
+        then computes no gradient for the discriminator's weights).
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad; no op "
                                "that produced it had an input with requires_grad=True")
         gradient = _upstream_gradient(self, grad if gradient is None else gradient,
                                       create_graph, "backward()")
-        _backpropagate([self], [gradient], _retain(retain_graph, create_graph), create_graph)
+        retain_graph = _retain(retain_graph, create_graph)
+        if inputs is None:
+            _backpropagate([self], [gradient], retain_graph, create_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        found = _backpropagate([self], [gradient], retain_graph, create_graph,
+                               wanted={id(x) for x in inputs})
+        for x in {id(x): x for x in inputs}.values():  # each once, however often listed
+            g = found.get(id(x))
+            if g is not None:
+                x.grad = g if x.grad is None else x.grad + g
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other): return F.add(self, other)

@@ -51,6 +51,42 @@ def test_leaf_gradients_accumulate_across_backward_calls():
     np.testing.assert_allclose(host(first), [3.0, 3.0])  # never modified in place
 
 
+def test_backward_into_given_inputs_only():
+    # A GAN's generator step: the loss passes through D's weight w, but only G's weight v
+    # steps; backward(inputs=[v]) gives v the full gradient and leaves w's .grad alone,
+    # without running the work that leads only to w.
+    calls = []
+
+    class Scale(Function):
+        def forward(self, x, w):
+            self.x, self.w = x, w
+            return x * w
+
+        def backward(self, gy):
+            calls.append(self.needs_input_grad)
+            return (gy * self.w if self.needs_input_grad[0] else None,
+                    (gy * self.x).sum(keepdims=True).reshape(self.w.shape) if self.needs_input_grad[1] else None)
+
+    v, w = leaf([1.5, -2.0]), leaf([3.0])
+    loss = Scale.apply(v * v, w).sum()
+    loss.backward(inputs=[v, v])  # listed twice: added once
+    np.testing.assert_allclose(host(v.grad), 2 * v.numpy() * 3.0)
+    assert w.grad is None
+    assert calls == [(True, False)]  # D's weight gradient was never computed
+
+    v.grad = None
+    loss = Scale.apply(v * v, w).sum()
+    loss.backward()
+    assert calls[-1] == (True, True) and w.grad is not None
+
+
+def test_backward_into_inputs_accumulates_like_backward():
+    x = leaf([1.0, 2.0])
+    (x * 3.0).sum().backward(inputs=[x])
+    (x * x).sum().backward(inputs=x)
+    np.testing.assert_allclose(host(x.grad), 3.0 + 2 * x.numpy())
+
+
 def test_backward_twice_after_zeroing_gives_identical_gradients_retain_graph():
     x, w = leaf([[1.0, -1.0]]), leaf([[0.5], [2.0]])
     y = F.tanh(x @ w).sum()
