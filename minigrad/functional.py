@@ -8,7 +8,7 @@ dropout, embedding, gaussian_noise, weight_norm, the losses, pow, where, getitem
 functions written beside their Function in minigrad/ops/ and imported here as they are.
 """
 from .ops.arithmetic import Add, Div, Mul, Neg, Sub, matmul, pow
-from .ops.conv import conv2d, conv_transpose2d, upsample_nearest2d
+from .ops.conv import conv2d, conv_transpose2d, upsample_conv2d, upsample_nearest2d
 from .ops.dropout import dropout
 from .ops.embedding import embedding
 from .ops.elementwise import (Clip, Exp, LeakyReLU, Log, ReLU, Sigmoid, Softplus, Sqrt,

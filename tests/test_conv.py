@@ -11,7 +11,7 @@ import pytest
 
 import minigrad
 from minigrad import functional as F
-from minigrad.ops.conv import Conv2D, ConvTranspose2D
+from minigrad.ops.conv import Conv2D, ConvTranspose2D, conv_padding
 
 
 # ----------------------------------------------------------------- slow references (host NumPy)
@@ -263,6 +263,46 @@ def test_upsample_gradcheck(scale, layout):
         x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         assert minigrad.gradcheck(
             lambda x: F.upsample_nearest2d(x.transpose(0, 3, 1, 2), scale).transpose(0, 2, 3, 1), [x_nhwc])
+
+
+# ----------------------------------------------------------------- upsampling + convolution
+@pytest.mark.parametrize("kernel,scale,padding,size", [
+    (5, 2, "same", 5),      # the Keras DCGAN's generator: four 3×3 kernels
+    (4, 2, "same", 4),      # an even kernel: "same" pads 1 before, 2 after
+    (3, 3, "same", 3),
+    (1, 2, "same", 3),
+    (3, 2, (0, 2, 1, 1), 4),  # explicit asymmetric padding that keeps the size
+    (5, 2, 1, 4),           # shrinks the image: falls back to the two ops
+])
+def test_upsample_conv_is_upsampling_then_conv(kernel, scale, padding, size):
+    rng = np.random.default_rng(12)
+    x, w, b = random(rng, 2, 3, size, size), random(rng, 4, 3, kernel, kernel), random(rng, 4)
+    x_up = np.repeat(np.repeat(x, scale, axis=2), scale, axis=3)
+    pads = conv_padding(padding, x_up.shape[2:], (kernel, kernel), (1, 1))
+    y = F.upsample_conv2d(*(minigrad.tensor(a, dtype=np.float64) for a in (x, w, b)), scale, padding)
+    np.testing.assert_allclose(y.numpy(), conv2d_loop(x_up, w, b, 1, pads), rtol=1e-10, atol=1e-10)
+
+
+def test_upsample_conv_gradcheck_to_second_order():
+    rng = np.random.default_rng(13)
+    inputs = [random(rng, 2, 2, 3, 3), random(rng, 3, 2, 5, 5), random(rng, 3)]
+    assert minigrad.gradcheck(lambda x, w, b: F.upsample_conv2d(x, w, b), inputs)
+    assert minigrad.gradgradcheck(lambda x, w, b: F.upsample_conv2d(x, w, b), inputs)
+
+
+def test_sequential_runs_upsampling_and_conv_as_one_op(monkeypatch):
+    rng = np.random.default_rng(14)
+    model = minigrad.nn.Sequential(minigrad.nn.UpSampling2D(2), minigrad.nn.Conv2D(3, 4, 5, padding="same"),
+                                   minigrad.nn.UpSampling2D(2), minigrad.nn.Conv2D(4, 2, 3, stride=2))
+    x = minigrad.tensor(random(rng, 2, 3, 4, 4).astype(np.float32))
+    layer_by_layer = x
+    for layer in model:
+        layer_by_layer = layer(layer_by_layer)
+    upsampled, upsample = [], F.upsample_nearest2d
+    monkeypatch.setattr(F, "upsample_nearest2d", lambda *args: upsampled.append(args) or upsample(*args))
+    y = model(x)  # the first pair fused; the second (stride 2) is not
+    assert y.shape == layer_by_layer.shape == (2, 2, 8, 8) and len(upsampled) == 1
+    np.testing.assert_allclose(y.numpy(), layer_by_layer.numpy(), rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------- bad inputs

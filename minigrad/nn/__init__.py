@@ -8,9 +8,9 @@
 from . import init
 from .averaging import ExponentialMovingAverage
 from .batchnorm import BatchNorm, LayerNorm
-from .conv import Conv2D, ConvTranspose2D
+from .conv import Conv2D, ConvTranspose2D, UpSampling2D
 from .layers import (Dense, Dropout, Embedding, Flatten, GaussianNoise, LeakyReLU, ReLU, Reshape,
-                     Sigmoid, Softmax, Softplus, Tanh, UpSampling2D, WeightNormDense)
+                     Sigmoid, Softmax, Softplus, Tanh, WeightNormDense)
 from .module import Module, Sequential
 
 __all__ = ["Module", "Sequential", "Dense", "WeightNormDense", "Embedding", "Conv2D", "ConvTranspose2D",

@@ -1,4 +1,5 @@
-"""Convolution layers (NCHW, PyTorch's weight layouts). The ops are minigrad/ops/conv.py."""
+"""Convolution and upsampling layers (NCHW, PyTorch's weight layouts). The ops are
+minigrad/ops/conv.py."""
 from .. import functional as F
 from . import init
 from .layers import check_sizes, new_parameter, shape_error
@@ -53,6 +54,12 @@ class Conv2D(_ConvBase):
         self._check_input(x)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
+    def forward_upsampled(self, x, scale):
+        """self(upsample_nearest2d(x, scale)) for stride 1, without the upsampled image:
+        what Sequential runs for UpSampling2D(scale) followed by this layer."""
+        self._check_input(x)
+        return F.upsample_conv2d(x, self.weight, self.bias, scale, self.padding)
+
 
 class ConvTranspose2D(_ConvBase):
     """Transposed convolution (the adjoint of Conv2D), for upsampling in a generator:
@@ -73,3 +80,27 @@ class ConvTranspose2D(_ConvBase):
         self._check_input(x)
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding)
+
+
+class UpSampling2D(Module):
+    """Nearest-neighbour upsampling of (N, C, H, W) to (N, C, scale·H, scale·W)."""
+
+    def __init__(self, scale=2):
+        super().__init__()
+        check_sizes(self, scale=scale)
+        self.scale = scale
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise shape_error(self, "(N, C, H, W)", x)
+        return F.upsample_nearest2d(x, self.scale)
+
+    def fused_with(self, following):
+        """A stride-1 Conv2D after the upsampling: both as one op on the small image
+        (F.upsample_conv2d: the same function, fewer multiplications)."""
+        if isinstance(following, Conv2D) and following.stride == (1, 1):
+            return lambda x: following.forward_upsampled(x, self.scale)
+        return None
+
+    def extra_repr(self):
+        return f"scale={self.scale}"

@@ -254,23 +254,6 @@ class Reshape(Module):
         return f"shape={self.shape}"
 
 
-class UpSampling2D(Module):
-    """Nearest-neighbour upsampling of (N, C, H, W) to (N, C, scale·H, scale·W)."""
-
-    def __init__(self, scale=2):
-        super().__init__()
-        check_sizes(self, scale=scale)
-        self.scale = scale
-
-    def forward(self, x):
-        if x.ndim != 4:
-            raise shape_error(self, "(N, C, H, W)", x)
-        return F.upsample_nearest2d(x, self.scale)
-
-    def extra_repr(self):
-        return f"scale={self.scale}"
-
-
 class Embedding(Module):
     """A table of `num_embeddings` learned vectors of size `dim`: ids (N,) -> (N, dim), row
     ids[n] of the weight (num_embeddings, dim) for each n. Weights drawn from N(0, 1), as in

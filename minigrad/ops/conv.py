@@ -18,8 +18,11 @@ without a copy; other ops see an ordinary strided array. Derivations: docs/layer
 At the end, the functions minigrad.functional exposes (conv2d, conv_transpose2d,
 upsample_nearest2d): they check the arguments, compute the padding and choose the route.
 """
+import numpy
+
+from .. import backend
 from ..backend import get_array_module
-from ..tensor import Function
+from ..tensor import Function, Tensor
 
 
 # ------------------------------------------------------------------ im2col / col2im
@@ -388,6 +391,49 @@ def upsample_nearest2d(x, scale=2):
     if not isinstance(scale, int) or scale < 1:
         raise ValueError(f"upsample_nearest2d: scale must be a positive int, got {scale!r}")
     return UpSample2D.apply(x, scale=scale)
+
+
+def upsample_conv2d(x, weight, bias=None, scale=2, padding="same"):
+    """conv2d(upsample_nearest2d(x, scale), weight, bias, padding=padding) at stride 1, computed
+    on the small image. In the upsampled image every s×s block repeats one pixel, so output
+    pixel (s·m + a, s·k + b) (phase (a, b)) reads each small pixel through the sum of the
+    kernel taps that land on its block: a convolution of x with a smaller kernel per phase.
+    All s² phases are one conv2d with s²·O output channels, whose outputs interleave into the
+    large image (a pixel shuffle). For a 5×5 kernel and s = 2: four 3×3 kernels on a quarter of
+    the pixels, 2.8 times fewer multiplications, and no upsampled image in memory. Built from
+    differentiable ops, so its backward (to any order) is theirs. A padding that does not keep
+    the size (up to s·H) falls back to the two ops."""
+    (kh, kw), (h, w) = weight.shape[2:], x.shape[2:]
+    pads = conv_padding(padding, (scale * h, scale * w), (kh, kw), (1, 1))
+    if pads[0] + pads[1] != kh - 1 or pads[2] + pads[3] != kw - 1:
+        return conv2d(upsample_nearest2d(x, scale), weight, bias, padding=pads)
+    rows, (top, bottom) = phase_taps(kh, pads[0], scale)    # (s, KEh, KH)
+    cols, (left, right) = phase_taps(kw, pads[2], scale)    # (s, KEw, KW)
+    ke_h, ke_w, (o, c) = rows.shape[1], cols.shape[1], weight.shape[:2]
+    # taps of phase (a, b) at (i, j) of its kernel: Σ rows[a, i, k]·cols[b, j, l]·w[.., k, l]
+    combine = numpy.einsum("aik,bjl->klabij", rows, cols).reshape(kh * kw, -1)
+    combine = Tensor._wrap(backend.as_array_like(combine, weight.data, weight.dtype))
+    phase_weights = ((weight.reshape((o * c, kh * kw)) @ combine)                # (O·C, s·s·KEh·KEw)
+                     .reshape((o, c, scale, scale, ke_h, ke_w)).transpose((2, 3, 0, 1, 4, 5))
+                     .reshape((scale * scale * o, c, ke_h, ke_w)))
+    phase_bias = None if bias is None else bias.broadcast_to((scale * scale, o)).reshape((-1,))
+    y = conv2d(x, phase_weights, phase_bias, padding=(top, bottom, left, right))  # (N, s·s·O, H, W)
+    n = x.shape[0]
+    return (y.reshape((n, scale, scale, o, h, w)).transpose((0, 3, 4, 1, 5, 2))      # (N, O, H, a, W, b)
+            .reshape((n, o, scale * h, scale * w)))
+
+
+def phase_taps(k, pad, scale):
+    """Which taps of a length-k kernel (padding `pad` before) each phase a of an s-times
+    upsampled axis sends to which small pixel: P (s, KE, k) with P[a, d − d_min, t] = 1 when
+    tap t of output s·m + a reads small pixel m + d, d = ⌊(a − pad + t)/s⌋; and the small
+    axis's padding (−d_min, d_max)."""
+    offsets = (numpy.arange(scale)[:, None] - pad + numpy.arange(k)[None, :]) // scale   # (s, k)
+    low, high = int(offsets.min()), int(offsets.max())
+    taps = numpy.zeros((scale, high - low + 1, k), dtype=numpy.float64)
+    for a in range(scale):
+        taps[a, offsets[a] - low, numpy.arange(k)] = 1.0
+    return taps, (-low, high)
 
 
 def apply_conv(op, x, weight, bias, **params):
