@@ -255,7 +255,8 @@ def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0):
     G, D = nets.generator, nets.discriminator
     for _ in range(n_critic):
         real = batches.next_images()                                  # (N, 1, 28, 28)
-        fake = G(latent_noise(real.shape[0], nets.latent_dim)).detach()
+        with minigrad.no_grad():  # the critic's fakes: no graph through G to keep
+            fake = G(latent_noise(real.shape[0], nets.latent_dim))
         wasserstein = D(real).mean() - D(fake).mean()
         penalty = gradient_penalty(D, real, fake)
         d_loss = -wasserstein + gp_weight * penalty
