@@ -2,7 +2,7 @@
 # Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
 #
 #   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
-#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-infogan sgan
+#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-infogan sgan cgan
 #   BACKEND=cupy bash docs/make_results.sh     # on a GPU
 #
 # Every run is seeded; on the numpy backend a rerun with the same BLAS threads on the same
@@ -14,7 +14,8 @@
 # model's default); set *_ITERATIONS to change them. "dcgan" is the DCGAN of results.md, the
 # Keras tutorial's networks (--arch keras, with their defaults: batches of 128, lr 2e-4, no
 # moving average); "dcgan-infogan" trains and scores the default DCGAN (InfoGAN's networks,
-# with the recipe's defaults) on seeds 0, 1 and 2 into $RUNS/dcgan-infogan{0,1,2}.
+# with the recipe's defaults) on seeds 0, 1 and 2 into $RUNS/dcgan-infogan{0,1,2}; "cgan" the
+# conditional GAN (its defaults) on seeds 0 and 1, scored on 1,000 samples of each digit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,9 +40,10 @@ train() {  # train MODEL NAME ARGS...: a fresh run of examples/MODEL.py into $RU
     "${command[@]}"
 }
 
-score() {  # score NAME [PICTURE]: 10,000 samples of $RUNS/NAME/latest.npz, judged next to real
-    local run=$RUNS/$1 picture=${2-results_$1.png}  # images; PICTURE "" keeps no picture
-    python -m gan.sample --checkpoint "$run/latest.npz" --n 10000 --out "$run/samples.npz" --backend "$BACKEND"
+score() {  # score NAME [PICTURE [SAMPLE FLAGS...]]: 10,000 samples of $RUNS/NAME/latest.npz,
+    local run=$RUNS/$1 picture=${2-results_$1.png}  # judged next to real images; PICTURE ""
+    shift $(($# < 2 ? $# : 2))                      # keeps no picture
+    python -m gan.sample --checkpoint "$run/latest.npz" --n 10000 --out "$run/samples.npz" --backend "$BACKEND" "$@"
     python -m gan.evaluate "$run/samples.npz" --data-dir "$DATA_DIR" --json "$run/scores.json"
     if [ -n "$picture" ]; then cp "$run/samples.png" "docs/images/$picture"; fi  # the first 100 scored
 }
@@ -69,7 +71,7 @@ plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy",
 EOF
 }
 
-for part in ${@:-judge gan dcgan dcgan-infogan sgan}; do
+for part in ${@:-judge gan dcgan dcgan-infogan sgan cgan}; do
     case $part in
         judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
         gan) train gan gan --seed 0 --iterations "$GAN_ITERATIONS" && score gan ;;
@@ -86,6 +88,11 @@ for part in ${@:-judge gan dcgan dcgan-infogan sgan}; do
             done
             cp "$RUNS/sgan0/samples_final.png" docs/images/results_sgan.png
             sgan_accuracy_plot ;;
-        *) echo "unknown part $part: choose from judge gan dcgan sgan dcgan-infogan" >&2; exit 2 ;;
+        cgan)
+            for seed in 0 1; do
+                train cgan "cgan$seed" --seed "$seed"
+                score "cgan$seed" "$([ "$seed" = 0 ] && echo results_cgan.png)" --n 1000 --label all
+            done ;;
+        *) echo "unknown part $part: choose from judge gan dcgan dcgan-infogan sgan cgan" >&2; exit 2 ;;
     esac
 done
