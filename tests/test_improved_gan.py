@@ -75,7 +75,7 @@ def test_step_returns_finite_numbers_and_only_g_steps_on_feature_matching(monkey
     nets = improved_networks()
     G, D = nets.generator, nets.discriminator
     D.init_from_batch(images(64, 4))
-    calls, d_after_its_step = [], []
+    calls, d_after_its_step, d_grads = [], [], []
     real_optimizer_step = steps.optimizer_step
 
     def spy(optimizer, loss):
@@ -83,6 +83,7 @@ def test_step_returns_finite_numbers_and_only_g_steps_on_feature_matching(monkey
         real_optimizer_step(optimizer, loss)
         if optimizer is nets.d_optimizer:
             d_after_its_step.append(D.state_dict())
+            d_grads.append([p.grad for p in D.parameters()])
     monkeypatch.setattr(steps, "optimizer_step", spy)
     g_before = G.state_dict()
 
@@ -95,7 +96,7 @@ def test_step_returns_finite_numbers_and_only_g_steps_on_feature_matching(monkey
     assert calls[1][1] == numbers["g_loss"]                         # G: the feature matching
     for name, value in D.state_dict().items():                      # G's step left D alone
         np.testing.assert_array_equal(value, d_after_its_step[0][name], err_msg=name)
-    assert all(p.grad is None for p in D.parameters())
+    assert all(p.grad is g for p, g in zip(D.parameters(), d_grads[0]))  # none from G's step
     assert any(not np.array_equal(value, G.state_dict()[name]) for name, value in g_before.items())
 
 
