@@ -26,8 +26,8 @@ from torch.nn import functional as F
 LATENT = 100
 
 
-def _adam(module, lr, beta1):
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=(beta1, 0.999))
+def _adam(module, lr, beta1, beta2=0.999):
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(beta1, beta2))
 
 
 def _same_pad(size, kernel, stride):
@@ -58,18 +58,19 @@ def _dcgan_init(model):
             nn.init.zeros_(m.bias)
 
 
-def _gan_step(G, D, optG, optD, device):
-    """gan/trainers.py's gan_step."""
-    def step(real, *unused):  # (labels, unlabelled images: the SGAN's)
-        n = real.shape[0]
-        fake = G(torch.randn(n, LATENT, device=device))
-        real_logits, fake_logits = D(real), D(fake.detach())
+def _gan_step(G, D, optG, optD, device, conditional=False):
+    """gan/steps.py's gan_step; conditional=True: its projection_step, G(z, y) and D(x, y)
+    given the labels of the real batch."""
+    def step(real, labels=None, *unused):  # (unlabelled images: the SGAN's)
+        n, y = real.shape[0], ((labels,) if conditional else ())
+        fake = G(torch.randn(n, LATENT, device=device), *y)
+        real_logits, fake_logits = D(real, *y), D(fake.detach(), *y)
         d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                   + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
         optD.zero_grad()
         d_loss.backward()
         optD.step()
-        fake_logits_g = D(fake)
+        fake_logits_g = D(fake, *y)
         g_loss = F.binary_cross_entropy_with_logits(fake_logits_g, torch.ones_like(fake_logits_g))
         optG.zero_grad()
         g_loss.backward()
@@ -120,38 +121,55 @@ def make_dcgan(device="cpu", lr=2e-4, beta1=0.5):
     return G, D, _gan_step(G, D, _adam(G, lr, beta1), _adam(D, lr, beta1), device)
 
 
-def make_dcgan_infogan(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
-    """gan/models.py's InfoGAN networks (the DCGAN's default), G at g_lr, and the moving
-    average of G's weights updated after every step, as gan/trainers.py's loop does."""
-    G = nn.Sequential(                                   # z: (N, 100)
-        nn.Linear(LATENT, 1024), nn.BatchNorm1d(1024), nn.ReLU(),                # (N, 1024)
+def _infogan_generator(latent_dim=LATENT):
+    """gan/models.py's InfoGANGenerator."""
+    return nn.Sequential(                                # z: (N, latent_dim)
+        nn.Linear(latent_dim, 1024), nn.BatchNorm1d(1024), nn.ReLU(),            # (N, 1024)
         nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),    # (N, 6272)
         nn.Unflatten(1, (128, 7, 7)),                                            # (N, 128, 7, 7)
         nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),                     # (N, 64, 14, 14)
         nn.BatchNorm2d(64), nn.ReLU(),
         nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1),                       # (N, 1, 28, 28)
-        nn.Tanh()).to(device)
-    D = nn.Sequential(                                   # x: (N, 1, 28, 28)
+        nn.Tanh())
+
+
+def _infogan_features():
+    """gan/models.py's infogan_features(): InfoGAN's discriminator without its last layer."""
+    return nn.Sequential(                                # x: (N, 1, 28, 28)
         nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.1),             # (N, 64, 14, 14)
         nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),  # (N, 128, 7, 7)
         nn.Flatten(),                                                            # (N, 6272)
-        nn.Linear(128 * 7 * 7, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.1),  # (N, 1024)
-        nn.Linear(1024, 1)).to(device)                                           # (N, 1)
+        nn.Linear(128 * 7 * 7, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.1))  # (N, 1024)
+
+
+def _averaging(step, model, decay):
+    """`step`, then the moving average of `model`'s weights, as gan/trainers.py's loop
+    updates --ema's and --d-ema's after every step (minigrad.nn.ExponentialMovingAverage:
+    θ̄ ← decay·θ̄ + (1 − decay)·θ for every parameter and floating-point buffer)."""
+    def floats(m):  # not BatchNorm's batch counter
+        return [t for t in (*m.parameters(), *m.buffers()) if t.dtype.is_floating_point]
+    averaged, trained = floats(copy.deepcopy(model)), floats(model)
+
+    def averaged_step(*batch):
+        numbers = step(*batch)
+        with torch.no_grad():
+            for a, value in zip(averaged, trained):
+                a.mul_(decay).add_(value, alpha=1 - decay)
+        return numbers
+    return averaged_step
+
+
+def make_dcgan_infogan(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
+    """gan/models.py's InfoGAN networks (the DCGAN's default), G at g_lr, and the moving
+    average of G's weights updated after every step, as gan/trainers.py's loop does."""
+    G = _infogan_generator().to(device)                  # z: (N, 100) -> (N, 1, 28, 28)
+    D = nn.Sequential(                                   # x: (N, 1, 28, 28)
+        *_infogan_features(),                            # (N, 1024)
+        nn.Linear(1024, 1)).to(device)                   # (N, 1)
     _dcgan_init(G)
     _dcgan_init(D)
-    G_average = copy.deepcopy(G)
-    averaged = list(G_average.parameters()) + list(G_average.buffers())
-    trained = list(G.parameters()) + list(G.buffers())
-    gan_step = _gan_step(G, D, _adam(G, g_lr, beta1), _adam(D, lr, beta1), device)
-
-    def step(real, *unused):
-        numbers = gan_step(real)
-        with torch.no_grad():
-            for average, value in zip(averaged, trained):
-                if average.dtype.is_floating_point:  # not BatchNorm's batch counter
-                    average.mul_(ema).add_(value, alpha=1 - ema)
-        return numbers
-    return G, D, step
+    step = _gan_step(G, D, _adam(G, g_lr, beta1), _adam(D, lr, beta1), device)
+    return G, D, _averaging(step, G, ema)
 
 
 def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
