@@ -427,6 +427,13 @@ def check_reference():
         x = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
         labels = (np.arange(8) % 10,) if row.labels else ()
         for ours, theirs, inputs in ((G, torch_G, (z, *labels)), (D, torch_D, (x, *labels))):
+            # Away from the initial values (γ 1, β and biases 0, running variance 1, g = ‖v‖),
+            # which would hide a twin that skips a layer's scale, shift or statistics.
+            for p in ours.parameters():
+                p.data = (p.data * rng.uniform(0.5, 1.5, p.shape)
+                          + rng.normal(0, 0.01, p.shape)).astype(p.dtype)
+            for _, b in ours.named_buffers():
+                b *= rng.uniform(0.5, 1.5, b.shape).astype(b.dtype)
             arrays = [p.numpy() for p in ours.parameters()] + [
                 minigrad.backend.to_numpy(b) for _, b in ours.named_buffers()]
             torch_arrays = list(theirs.parameters()) + [
