@@ -16,21 +16,23 @@ order, then the moving average the recipe keeps. A model reads what it needs:
   layer on real images (taken without a graph) and on G(z), z ~ U[0, 1). Dense layers
   weight-normalised, w = g·v/‖v‖ per row (g a buffer in D's hidden layers, as ours), and
   Gaussian noise in D.
-- wgan_gp: `step(real)`: 5 critic steps, each on fresh fakes, of D(fake) − D(real) plus 10 ×
-  the gradient penalty (‖∇ D(x̂)‖ − 1)² at random interpolates x̂ (a double backward,
-  create_graph=True), then the G step on −D(G(z)). The critic's LayerNorm normalises each
-  image over its (C, H, W) values, γ and β of that shape, as ours.
+- wgan_gp: `step(real)`: 5 critic steps, each on fresh fakes (drawn under no_grad), of
+  D(fake) − D(real) plus 10 × the gradient penalty (‖∇ D(x̂)‖ − 1)² at random interpolates
+  x̂ (a double backward, create_graph=True), then the G step on −D(G(z)). The critic's
+  LayerNorm normalises each image over its (C, H, W) values, γ and β of that shape, as ours.
 
-All return the same numbers as ours (losses and accuracies as Python floats), so both pay
-the same device-to-host reads. Adam with the learning rates and betas of gan/recipes.py
-(the DCGAN's and the cGAN's G at 1e-3, D at 2e-4, β₁ 0.5; WGAN-GP's 1e-4, β (0.5, 0.9);
-Improved-GAN's 3e-3, β₁ 0.5). Moving averages: of G's weights for dcgan, cgan and wgan_gp
-(decay 0.999), of D's for sgan_improved (0.9999). Layers and paddings match gan/models.py
-exactly: Keras "same" padding of a stride-2 convolution is asymmetric (the odd pixel goes
-bottom/right), so those layers pad with ZeroPad2d and convolve with padding 0; InfoGAN's
-and Keras' networks draw their weights as `gan.models.dcgan_init` draws ours (N(0, 0.02),
-biases 0, BatchNorm γ N(1, 0.02)). Every network lists its parameters in the order of ours
-(`parameters()`), so that `gan_step.py --check-reference` can copy ours into it.
+Every backward reaches only the parameters of the optimizer that steps on it, as ours
+(backward(inputs=...)). All return the same numbers as ours (losses and accuracies as
+Python floats), so both pay the same device-to-host reads. Adam with the learning rates
+and betas of gan/recipes.py (the DCGAN's and the cGAN's G at 1e-3, D at 2e-4, β₁ 0.5;
+WGAN-GP's 1e-4, β (0.5, 0.9); Improved-GAN's 3e-3, β₁ 0.5). Moving averages: of G's
+weights for dcgan, cgan and wgan_gp (decay 0.999), of D's for sgan_improved (0.9999).
+Layers and paddings match gan/models.py exactly: Keras "same" padding of a stride-2
+convolution is asymmetric (the odd pixel goes bottom/right), so those layers pad with
+ZeroPad2d and convolve with padding 0; InfoGAN's and Keras' networks draw their weights as
+`gan.models.dcgan_init` draws ours (N(0, 0.02), biases 0, BatchNorm γ N(1, 0.02)). Every
+network lists its parameters in the order of ours (`parameters()`), so that `gan_step.py
+--check-reference` can copy ours into it.
 """
 import copy
 
@@ -43,6 +45,14 @@ LATENT = 100
 
 def _adam(module, lr, beta1, beta2=0.999):
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(beta1, beta2))
+
+
+def _optimizer_step(optimizer, loss):
+    """gan/steps.py's optimizer_step: backpropagate `loss` into fresh gradients of `optimizer`'s
+    parameters only, and step. A G step through D computes no gradient for D's weights."""
+    optimizer.zero_grad()
+    loss.backward(inputs=[p for group in optimizer.param_groups for p in group["params"]])
+    optimizer.step()
 
 
 def _same_pad(size, kernel, stride):
@@ -82,15 +92,10 @@ def _gan_step(G, D, optG, optD, device, conditional=False):
         real_logits, fake_logits = D(real, *y), D(fake.detach(), *y)
         d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                   + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        optD.zero_grad()
-        d_loss.backward()
-        optD.step()
+        _optimizer_step(optD, d_loss)
         fake_logits_g = D(fake, *y)
         g_loss = F.binary_cross_entropy_with_logits(fake_logits_g, torch.ones_like(fake_logits_g))
-        optG.zero_grad()
-        g_loss.backward()
-        optG.step()
-        optD.zero_grad()
+        _optimizer_step(optG, g_loss)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
                 "d_acc_real": (real_logits > 0).float().mean().item(),
                 "d_acc_fake": (fake_logits < 0).float().mean().item()}
@@ -215,25 +220,18 @@ def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
         class_logits = D(labeled)
         sup_acc = (class_logits.argmax(1) == labels).float().mean().item()
         sup_loss = F.cross_entropy(class_logits, labels)
-        optD.zero_grad()
-        sup_loss.backward()
-        optD.step()
+        _optimizer_step(optD, sup_loss)
 
         fake = G(torch.randn(unlabeled.shape[0], LATENT, device=device))
         real_logits = real_fake_logit(D(unlabeled))
         fake_logits = real_fake_logit(D(fake.detach()))
         d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                   + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        optD.zero_grad()
-        d_loss.backward()
-        optD.step()
+        _optimizer_step(optD, d_loss)
 
         fake_logits_g = real_fake_logit(D(fake))
         g_loss = F.binary_cross_entropy_with_logits(fake_logits_g, torch.ones_like(fake_logits_g))
-        optG.zero_grad()
-        g_loss.backward()
-        optG.step()
-        optD.zero_grad()
+        _optimizer_step(optG, g_loss)
         return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
                 "d_loss": d_loss.item(), "g_loss": g_loss.item(),
                 "d_acc_real": (real_logits > 0).float().mean().item(),
@@ -270,18 +268,14 @@ def make_wgan_gp(device="cpu", lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999, n_criti
         batch source for a batch every critic step; the benchmark's hands out the same one."""
         n = real.shape[0]
         for _ in range(n_critic):
-            fake = G(torch.randn(n, LATENT, device=device)).detach()
+            with torch.no_grad():  # the critic's fakes: no graph through G, as ours
+                fake = G(torch.randn(n, LATENT, device=device))
             wasserstein = D(real).mean() - D(fake).mean()
             penalty = gradient_penalty(real, fake)
             d_loss = -wasserstein + gp_weight * penalty
-            optD.zero_grad()
-            d_loss.backward()
-            optD.step()
+            _optimizer_step(optD, d_loss)
         g_loss = -D(G(torch.randn(n, LATENT, device=device))).mean()
-        optG.zero_grad()
-        g_loss.backward()
-        optG.step()
-        optD.zero_grad()
+        _optimizer_step(optG, g_loss)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
                 "wasserstein": wasserstein.item(), "penalty": penalty.item()}
     return G, D, _averaging(step, G, ema)
@@ -423,18 +417,13 @@ def make_sgan_improved(device="cpu", lr=3e-3, beta1=0.5, d_ema=0.9999):
         unsup_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
         d_loss = sup_loss + unsup_loss
-        optD.zero_grad()
-        d_loss.backward()
-        optD.step()
+        _optimizer_step(optD, d_loss)
 
         with torch.no_grad():
             real_features = D.features(unlabeled)        # (N, 250)
         fake_features = D.features(G(torch.rand(n, LATENT, device=device)))
         g_loss = (real_features.mean(0) - fake_features.mean(0)).square().sum()
-        optG.zero_grad()
-        g_loss.backward()
-        optG.step()
-        optD.zero_grad()
+        _optimizer_step(optG, g_loss)
         return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
                 "unsup_loss": unsup_loss.item(), "g_loss": g_loss.item(),
                 "d_acc_real": (real_logits > 0).float().mean().item(),
