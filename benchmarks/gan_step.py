@@ -5,9 +5,10 @@
     python benchmarks/gan_step.py --per-layer dcgan --compare-torch   # where a step's time goes
     python benchmarks/gan_step.py --check-reference                   # PyTorch models == ours?
 
-A step is the recipe's own step function (gan/recipes.py: gan.steps.gan_step / sgan_step: D
-on real and fake.detach(), G through D, Adam, and the moving average of G where the recipe
-keeps one), on random images in [-1, 1]; PyTorch's is
+A step is one iteration of the training loop: the recipe's own step function (gan/recipes.py,
+gan/steps.py: gan_step, sgan_step, projection_step, improved_gan_step, or wgan_gp_step with
+its 5 critic steps), Adam, and the moving averages of G and D where the recipe keeps them,
+on random images in [-1, 1] (the same batch each time it asks for one); PyTorch's is
 benchmarks/torch_reference.py, the same layers, paddings and work.
 
 How it measures:
@@ -28,6 +29,7 @@ import platform
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -35,7 +37,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="gan,dcgan,dcgan-keras,sgan", help="comma-separated: " + ", ".join(MODELS))
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
     parser.add_argument("--batch-sizes", default="64,128", help="comma-separated batch sizes")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement (median shown)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
@@ -76,9 +78,19 @@ def random_batch(kind, n):
     return images[:n], np.arange(n) % 10, images[n:]
 
 
-# The benchmarked models: the name of a row, its recipe (gan/recipes.py) and its options.
-MODELS = {"gan": ("gan", {}), "dcgan": ("dcgan", {"arch": "infogan"}),
-          "dcgan-keras": ("dcgan", {"arch": "keras"}), "sgan": ("sgan", {})}
+class Row(NamedTuple):
+    """A benchmarked model: its recipe (gan/recipes.py), the recipe's options, and whether
+    its G and D take the labels too, G(z, y) and D(x, y)."""
+    recipe: str
+    options: dict
+    labels: bool = False
+
+
+# The benchmarked models, by the name of their row.
+MODELS = {"gan": Row("gan", {}), "dcgan": Row("dcgan", {"arch": "infogan"}),
+          "dcgan-keras": Row("dcgan", {"arch": "keras"}), "sgan": Row("sgan", {}),
+          "wgan_gp": Row("wgan_gp", {}), "cgan": Row("cgan", {"discriminator": "projection"}, labels=True),
+          "sgan_improved": Row("sgan_improved", {})}
 
 
 class FixedBatches:
@@ -97,32 +109,32 @@ class FixedBatches:
     def next_labeled(self):
         return self.labeled, self.labels
 
-    def next_unlabeled(self):
+    def next_unlabeled(self, for_generator=False):  # G's own real batch: the same one
         return self.unlabeled
 
 
 def make_ours(kind, n, backend_name):
     """A step() running the recipe's step for `kind` on fixed batches, with its default
-    settings (learning rates, the moving average of G), and what it trains."""
+    settings (learning rates, the moving averages of G and D), and what it trains."""
     import dataclasses
 
     import minigrad
     from gan import config, recipes, trainers
     minigrad.set_backend(backend_name)
     minigrad.manual_seed(0)
-    recipe_name, options = MODELS[kind]
-    recipe = recipes.get_recipe(recipe_name)
-    options = recipe.options(**options) if recipe.options else None
+    recipe = recipes.get_recipe(MODELS[kind].recipe)
+    options = recipe.options(**MODELS[kind].options) if recipe.options else None
     defaults = {**recipe.defaults, **recipe.defaults_for(options)}
     settings = config.TrainConfig(model=recipe.name, options=options, **{
         k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(config.TrainConfig)}})
     nets = trainers.build_networks(recipe, settings)
     batches, step = FixedBatches(*random_batch(kind, n)), recipe.step(options)
 
-    def one_step():
+    def one_step():  # as gan/trainers.py's loop does
         step(nets, batches)
-        if nets.g_average is not None:
-            nets.g_average.update()
+        for average in (nets.g_average, nets.d_average):
+            if average is not None:
+                average.update()
 
     synchronize = (lambda: None)
     if backend_name == "cupy":
@@ -141,7 +153,7 @@ def make_torch(kind, n, backend_name):
     labeled, labels, unlabeled = random_batch(kind, n)
     labeled, unlabeled = torch.from_numpy(labeled).to(device), torch.from_numpy(unlabeled).to(device)
     labels = torch.from_numpy(labels).to(device)
-    batch = (labeled, labels, unlabeled)  # the GANs' steps use the first alone
+    batch = (labeled, labels, unlabeled)  # each step reads what it needs
     synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     return (lambda: step(*batch)), synchronize, (G, D)
 
@@ -396,39 +408,51 @@ def print_profile(args):
 
 # ============================================================================ the reference
 def check_reference():
-    """Copy our parameters into PyTorch's models and compare outputs in eval mode."""
+    """Copy our parameters and floating-point buffers (BatchNorm's running statistics, the
+    weight-normalised layers' fixed g) into PyTorch's models and compare outputs in eval mode."""
     sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
     import numpy as np
     import torch
 
     import minigrad
     import torch_reference
-    from gan import recipes
+    from gan import models, recipes
     rng = np.random.default_rng(0)
     worst = 0.0
-    for kind in MODELS:
-        recipe_name, options = MODELS[kind]
-        recipe = recipes.get_recipe(recipe_name)
-        G, D = recipe.networks(recipe.options(**options) if recipe.options else None)
+    for kind, row in MODELS.items():
+        recipe = recipes.get_recipe(row.recipe)
+        G, D = recipe.networks(recipe.options(**row.options) if recipe.options else None)
         torch_G, torch_D, _ = torch_reference.MODELS[kind]()
-        for ours, theirs, x in ((G, torch_G, rng.standard_normal((8, 100), dtype=np.float32)),
-                                (D, torch_D, rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32))):
-            params, torch_params = ours.parameters(), list(theirs.parameters())
-            shapes, torch_shapes = [p.shape for p in params], [tuple(p.shape) for p in torch_params]
+        z = models.host_latent(rng, (8, recipe.latent_dim), recipe.latent)
+        x = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
+        labels = (np.arange(8) % 10,) if row.labels else ()
+        for ours, theirs, inputs in ((G, torch_G, (z, *labels)), (D, torch_D, (x, *labels))):
+            # Away from the initial values (γ 1, β and biases 0, running variance 1, g = ‖v‖),
+            # which would hide a twin that skips a layer's scale, shift or statistics.
+            for p in ours.parameters():
+                p.data = (p.data * rng.uniform(0.5, 1.5, p.shape)
+                          + rng.normal(0, 0.01, p.shape)).astype(p.dtype)
+            for _, b in ours.named_buffers():
+                b *= rng.uniform(0.5, 1.5, b.shape).astype(b.dtype)
+            arrays = [p.numpy() for p in ours.parameters()] + [
+                minigrad.backend.to_numpy(b) for _, b in ours.named_buffers()]
+            torch_arrays = list(theirs.parameters()) + [
+                b for b in theirs.buffers() if b.dtype.is_floating_point]  # not the batch counter
+            shapes, torch_shapes = [a.shape for a in arrays], [tuple(t.shape) for t in torch_arrays]
             if shapes != torch_shapes:
-                raise SystemExit(f"{kind} {type(ours).__name__}: parameter shapes differ: "
+                raise SystemExit(f"{kind} {type(ours).__name__}: parameter and buffer shapes differ: "
                                  f"ours {shapes}, PyTorch {torch_shapes}")
             with torch.no_grad():
-                for p, torch_p in zip(params, torch_params):
-                    torch_p.copy_(torch.from_numpy(p.numpy()))
+                for a, torch_a in zip(arrays, torch_arrays):
+                    torch_a.copy_(torch.from_numpy(a))
             ours.eval(), theirs.eval()
             with minigrad.no_grad():
-                y = ours(minigrad.tensor(x)).numpy()
+                y = ours(*(minigrad.tensor(a, dtype=a.dtype) for a in inputs)).numpy()  # labels int64
             with torch.no_grad():
-                torch_y = theirs(torch.from_numpy(x)).numpy()
+                torch_y = theirs(*(torch.from_numpy(a) for a in inputs)).numpy()
             difference = float(np.abs(y - torch_y).max())
             worst = max(worst, difference)
-            print(f"{kind:6s} {type(ours).__name__:20s} output {y.shape}: max |ours − PyTorch| = {difference:.1e}")
+            print(f"{kind:13s} {type(ours).__name__:24s} output {y.shape}: max |ours − PyTorch| = {difference:.1e}")
     if worst > 1e-4:
         raise SystemExit("the PyTorch reference computes something else than our models")
 

@@ -30,7 +30,7 @@ if [ $rehearsal = 1 ]; then
   limit_tests=120 limit_train=120 limit_bench=120
 else
   backend=cupy; tests=(tests); train=(--iterations 200 --log-every 50 --sample-every 200 --checkpoint-every 200)
-  bench=(--compare-torch --steps 30 --warmup 5)
+  bench=(--compare-torch --steps 30 --warmup 5 --models gan,dcgan,dcgan-keras,sgan)  # the rows its 150 s were sized for
   limit_tests=270 limit_train=60 limit_bench=150
   if ! reason=$("$PYTHON" -c "from minigrad import backend
 if not backend.cupy_available(): print(backend._cupy_error); raise SystemExit(1)" 2>&1); then
