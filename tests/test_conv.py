@@ -290,6 +290,16 @@ def test_upsample_conv_gradcheck_to_second_order():
     assert minigrad.gradgradcheck(lambda x, w, b: F.upsample_conv2d(x, w, b), inputs)
 
 
+def test_upsample_conv_bad_inputs_name_the_problem():
+    x, w = minigrad.tensor(np.zeros((2, 3, 4, 4))), minigrad.tensor(np.zeros((4, 3, 5, 5)))
+    with pytest.raises(ValueError, match="upsample_conv2d"):
+        F.upsample_conv2d(minigrad.tensor(np.zeros((3, 4, 4))), w)
+    with pytest.raises(ValueError, match="upsample_conv2d"):
+        F.upsample_conv2d(x, minigrad.tensor(np.zeros((4, 2, 5, 5))))
+    with pytest.raises(ValueError, match="scale"):
+        F.upsample_conv2d(x, w, scale=0)
+
+
 def test_sequential_runs_upsampling_and_conv_as_one_op(monkeypatch):
     rng = np.random.default_rng(14)
     model = minigrad.nn.Sequential(minigrad.nn.UpSampling2D(2), minigrad.nn.Conv2D(3, 4, 5, padding="same"),

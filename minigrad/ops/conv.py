@@ -403,6 +403,9 @@ def upsample_conv2d(x, weight, bias=None, scale=2, padding="same"):
     the pixels, 2.8 times fewer multiplications, and no upsampled image in memory. Built from
     differentiable ops, so its backward (to any order) is theirs. A padding that does not keep
     the size (up to s·H) falls back to the two ops."""
+    check_conv_inputs("upsample_conv2d", x, weight, bias, "(out, in, kh, kw)", in_axis=1, out_axis=0)
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"upsample_conv2d: scale must be a positive int, got {scale!r}")
     (kh, kw), (h, w) = weight.shape[2:], x.shape[2:]
     pads = conv_padding(padding, (scale * h, scale * w), (kh, kw), (1, 1))
     if pads[0] + pads[1] != kh - 1 or pads[2] + pads[3] != kw - 1:
