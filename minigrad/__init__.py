@@ -5,7 +5,7 @@
     y = (x * x).sum()
     y.backward()          # x.grad == 2x
 """
-from . import functional
+from . import functional, host_memory
 from .backend import get_array_module, get_backend, manual_seed, set_backend
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import (Function, Tensor, enable_grad, float32, float64, grad, is_grad_enabled,
@@ -17,3 +17,5 @@ __all__ = ["Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_en
            "set_backend", "get_backend",
            "get_array_module", "manual_seed", "float32", "float64"]
 __version__ = "0.1.0"
+
+host_memory.keep_freed_memory()  # large temporaries reused, not page-faulted in every step

@@ -1,7 +1,9 @@
 """Backends (numpy, strict, cupy), moving tensors, dtypes, seeding, and a light import."""
 import importlib.util
 import json
+import os
 import pathlib
+import platform
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 import minigrad
 from minigrad import backend as mg_backend
 from minigrad import functional as F
+from minigrad import host_memory
 from minigrad.backend import BackendMixError, strict
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -219,3 +222,43 @@ def test_import_minigrad_is_light():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- host memory
+def glibc():
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+@pytest.mark.skipif(not glibc(), reason="malloc's settings are glibc's")
+def test_host_memory_takes_glibc_settings(monkeypatch):
+    monkeypatch.delenv("MINIGRAD_KEEP_FREED_MEMORY", raising=False)
+    assert host_memory.keep_freed_memory() is True
+
+
+def test_host_memory_leaves_malloc_alone_when_asked(monkeypatch):
+    monkeypatch.setenv("MINIGRAD_KEEP_FREED_MEMORY", "0")
+    assert host_memory.keep_freed_memory() is False
+
+
+REUSE_PROBE = """
+import numpy as np, minigrad
+first = np.empty(8 << 20, dtype=np.uint8)  # 8 MiB: glibc's default hands this to mmap
+first[:] = 1
+address = first.ctypes.data
+del first
+print(np.empty(8 << 20, dtype=np.uint8).ctypes.data == address)
+"""
+
+
+@pytest.mark.skipif(not glibc(), reason="malloc's settings are glibc's")
+@pytest.mark.parametrize("setting, reused", [(None, "True"), ("0", "False")])
+def test_freed_large_block_is_reused_by_the_next_step_only_with_the_settings(setting, reused):
+    # What the settings are for: a large temporary freed in one step comes back from the
+    # heap in the next, at the same address, instead of as fresh pages from the kernel.
+    # A fresh process each time: the test process's heap has seen every other test.
+    env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_KEEP_FREED_MEMORY"}
+    if setting is not None:
+        env["MINIGRAD_KEEP_FREED_MEMORY"] = setting
+    result = subprocess.run([sys.executable, "-c", REUSE_PROBE], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == reused
