@@ -21,6 +21,10 @@ How it measures:
 - each worker warms up (--warmup steps), then the two workers take turns: --rounds
   rounds of --steps/--rounds steps each, ours first in even rounds and PyTorch first in
   odd ones, so a change in the machine's load hits both. The median over all steps is shown.
+- with --compare-torch, the floor: the step's FLOPs (PyTorch's flop counter on the twin's
+  step: matrix products and convolutions, forward and backward) at the best rate of NumPy's
+  float32 GEMM on a square 2048² product in our worker; "ours / floor" says how far the
+  step is from doing nothing but GEMMs at their best.
 """
 import argparse
 import json
@@ -189,8 +193,46 @@ def worker(args):
         if command[0] == "run":
             print(json.dumps(timed_steps(step, synchronize, int(command[1]))), flush=True)
         else:
-            print(json.dumps({"peak_kb": memory_kb("VmHWM"), "baseline_kb": baseline_kb}), flush=True)
+            result = {"peak_kb": memory_kb("VmHWM"), "baseline_kb": baseline_kb}
+            if args.worker == "torch":
+                result["flop"] = step_flop(step)
+            else:  # here, where the threads are set as for the steps
+                result["gemm_peak"] = gemm_peak()
+            print(json.dumps(result), flush=True)
             return
+
+
+def step_flop(step):
+    """Floating-point operations of one step (matrix products and convolutions, forward and
+    backward, second-order included), counted with the formulas of torch.utils.flop_counter
+    on every op the twin's step dispatches. (FlopCounterMode itself tracks modules with
+    hooks that refuse WGAN-GP's autograd.grad on a leaf.)"""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        flop = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            count = flop_registry.get(func._overloadpacket)
+            if count is not None:
+                self.flop += count(*args, **(kwargs or {}), out_val=out)
+            return out
+
+    with Counter() as counter:
+        step()
+    return counter.flop
+
+
+def gemm_peak(size=2048, repeats=10):
+    """FLOP/s of NumPy's float32 matrix product on a square size × size problem: the rate
+    a step would run at if all its FLOPs were GEMMs at their best."""
+    import numpy
+    a = numpy.random.default_rng(0).standard_normal((size, size), dtype=numpy.float32)
+    a @ a
+    best = min(timed_steps(lambda: a @ a, lambda: None, repeats))
+    return 2 * size ** 3 / (best / 1e3)
 
 
 class Worker:
@@ -273,6 +315,8 @@ def print_table(args):
     if args.compare_torch:
         columns += ["PyTorch ms/step (IQR)", "ours / PyTorch"]
     columns += ["ours peak MB (step)"] + (["PyTorch peak MB (step)"] if args.compare_torch else [])
+    if args.compare_torch:  # the FLOPs come from PyTorch's counter, on the twin
+        columns += ["GFLOP/step", "GEMM peak GFLOP/s", "floor ms", "ours / floor"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|")
     for batch_size in batch_sizes:
@@ -287,6 +331,11 @@ def print_table(args):
             for name in ("ours", "torch") if args.compare_torch else ("ours",):
                 memory = results[name][1]
                 cells.append(f"{memory['peak_kb'] / 1024:.0f} ({(memory['peak_kb'] - memory['baseline_kb']) / 1024:.0f})")
+            if args.compare_torch:  # floor: the step's FLOPs at NumPy's best GEMM rate
+                flop, peak = results["torch"][1]["flop"], results["ours"][1]["gemm_peak"]
+                floor_ms = 1e3 * flop / peak
+                cells += [f"{flop / 1e9:.1f}", f"{peak / 1e9:.0f}", f"{floor_ms:.0f}",
+                          f"{median(results['ours'][0]) / floor_ms:.1f}"]
             print("| " + " | ".join(cells) + " |", flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
