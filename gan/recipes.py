@@ -73,11 +73,40 @@ GAN = Recipe(
 )
 
 
+# ----------------------------------------------------------------------------- learning-rate decay
+def lr_decay_flag(default):
+    """--lr-decay-start of the recipes whose learning rates may decay over the end of a run."""
+    return flag(default, "fraction of the run after which the learning rates decay linearly "
+                         "to 0 at its end; 1: no decay")
+
+
+def check_lr_decay(options):
+    if not 0 < options.lr_decay_start <= 1:
+        raise ConfigError(f"--lr-decay-start must be in (0, 1], got {options.lr_decay_start}")
+
+
+def linear_decay(start):
+    """The learning-rate factor: 1 until `start`·total iterations, then linearly down
+    towards 0, reached at the end: (total − i)/(total − s) at iteration i ≥ s.
+    None (no schedule: constant rates) for start = 1."""
+    if start == 1:
+        return None
+
+    def factor(iteration, total):
+        decay_from = int(start * total)
+        return 1.0 if iteration < decay_from else (total - iteration) / (total - decay_from)
+    return factor
+
+
 # ----------------------------------------------------------------------------- DCGAN
 @dataclass
 class DCGANOptions:
     arch: str = flag("infogan", "the networks: InfoGAN's MNIST model, or the Keras tutorial's",
                      choices=tuple(models.DCGAN_ARCHITECTURES))
+    lr_decay_start: float = lr_decay_flag(1.0)
+
+    def check(self, config):
+        check_lr_decay(self)
 
 
 # The Keras tutorial's networks keep the settings of their documented runs (docs/results.md).
@@ -98,6 +127,7 @@ DCGAN = Recipe(
     defaults_for=lambda options: KERAS_DCGAN_DEFAULTS if options.arch == "keras" else {},
     defaults_note="With --arch keras the defaults are those of its documented runs: 10,000 "
                   "iterations of 128 at lr 2e-4 for both networks, no moving average.",
+    lr_schedule=lambda options: linear_decay(options.lr_decay_start),
 )
 
 
@@ -160,14 +190,12 @@ SGAN = Recipe(
 @dataclass
 class ImprovedGANOptions(LabeledSubsetOptions):
     unlabeled_weight: float = flag(1.0, "weight of the unsupervised loss in D's loss")
-    lr_decay_start: float = flag(0.67, "fraction of the run after which the learning rates "
-                                        "decay linearly to 0 at its end; 1: no decay")
+    lr_decay_start: float = lr_decay_flag(0.67)
     init_images: int = flag(500, "training images of D's data-dependent initialisation")
 
     def check(self, config):
         super().check(config)
-        if not 0 < self.lr_decay_start <= 1:
-            raise ConfigError(f"--lr-decay-start must be in (0, 1], got {self.lr_decay_start}")
+        check_lr_decay(self)
 
 
 def improved_batches(data, config):
@@ -186,15 +214,6 @@ def init_discriminator(G, D, data, config):
     n = min(config.options.init_images, len(data.train_images))
     index = np.random.default_rng(config.seed).choice(len(data.train_images), n, replace=False)
     D.init_from_batch(minigrad.tensor(data.train_images[np.sort(index)]))
-
-
-def linear_decay(start):
-    """The learning-rate factor: 1 until `start`·total iterations, then linearly down
-    towards 0, reached at the end: (total − i)/(total − s) at iteration i ≥ s."""
-    def factor(iteration, total):
-        decay_from = int(start * total)
-        return 1.0 if iteration < decay_from else (total - iteration) / (total - decay_from)
-    return factor
 
 
 SGAN_IMPROVED = Recipe(

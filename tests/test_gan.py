@@ -208,6 +208,25 @@ def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(mnist_dir, tmp_pa
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
+@pytest.mark.parametrize("decay_start, factor", [("1", 1.0), ("0.5", 0.5)])
+def test_dcgan_learning_rates_decay_over_the_end_of_the_run_when_asked(decay_start, factor, mnist_dir, tmp_path):
+    # 4 iterations decaying from the 3rd: the last step (iteration index 3) runs at
+    # (4 − 3)/(4 − 2) = 0.5 of each network's rate; by default (1) the rates stay constant.
+    out = tmp_path / "run"
+    assert run_example("dcgan", "--iterations", 4, "--limit", 64, "--batch-size", 16,
+                       "--lr-decay-start", decay_start, "--out", out, "--data-dir", mnist_dir) == 0
+    _, meta = checkpoint.read_training(out / "latest.npz")
+    assert meta["optimizers"]["D"]["lr"] == pytest.approx(2e-4 * factor)
+    assert meta["optimizers"]["G"]["lr"] == pytest.approx(1e-3 * factor)
+
+
+def test_dcgan_refuses_a_decay_start_past_1(mnist_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        run_example("dcgan", "--lr-decay-start", "1.5", "--out", tmp_path / "run", "--data-dir", mnist_dir)
+    assert exit.value.code == 2
+    assert "--lr-decay-start must be in (0, 1]" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- sample, judge, evaluate
 def test_sample_then_evaluate_with_a_judge(backend, mnist_dir, tmp_path, capsys):
     assert run_example("dcgan", "--dry-run", "--backend", backend, "--batch-size", 8,
