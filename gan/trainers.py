@@ -156,6 +156,9 @@ def resume(run, path):
         raise checkpoint.CheckpointError(f"{path} is damaged: its training state cannot be "
                                          f"restored ({type(e).__name__}: {e})") from None
     run.last_checkpoint = (path, run.iteration)
+    for average in (run.nets.g_average, run.nets.d_average):
+        if average is not None:  # one update per iteration: its bias correction goes on from there
+            average.updates = run.iteration
     # The learning rates are this run's, not the checkpoint's: lowering them is how a
     # diverged run goes on from its last good checkpoint.
     run.nets.g_optimizer.lr, run.nets.d_optimizer.lr = run.config.generator_lr(), run.config.lr
@@ -184,6 +187,9 @@ def save_checkpoint(run):
         state={"rng": backend.get_rng_state(), "batches": run.batches.state(),
                "seconds": run.seconds(), "config": json.loads(json.dumps(dataclasses.asdict(config), default=str))})
     run.last_checkpoint = (path, run.iteration)
+    for average in (run.nets.g_average, run.nets.d_average):
+        if average is not None:  # one update per iteration: its bias correction goes on from there
+            average.updates = run.iteration
 
 
 def kept(run):
@@ -249,8 +255,8 @@ def write_pictures(run, samples_name=None):
         images, per_row = run.recipe.grid(run.sampler(), run.fixed_noise)
         plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
         if run.nets.g_average is not None:
-            # G itself too: the average starts from G's untrained weights, which still
-            # weigh 0.999^t (37% at t = 1,000), so early in a run its grid is a blur.
+            # G itself too: the average trails G by ~1/(1 - decay) iterations, so early in
+            # a run it is a mix of very different generators and G's grid is the better one.
             raw, per_row = run.recipe.grid(run.nets.generator, run.fixed_noise)
             plots.save_grid(raw, run.out / samples_name.replace(".png", "_raw.png"), nrow=per_row, scale=2)
     rows = Log.read(run.out / METRICS)

@@ -310,17 +310,30 @@ def test_samples_come_from_the_moving_average_unless_raw(mnist_dir, tmp_path):
 
 
 def test_the_moving_average_follows_its_formula():
+    """θ̄ is the decay-weighted mean of the weights seen at each update, bias-corrected: the
+    first update copies θ₁, the second gives (0.9·θ₁ + θ₂)/1.9; never the untrained start."""
     from minigrad import nn
     layer = nn.Sequential(nn.Dense(3, 2), nn.BatchNorm(2))
     average = nn.ExponentialMovingAverage(layer, decay=0.9)
-    start = average.average.state_dict()
-    for p in layer.parameters():
-        p.data = p.data + 1.0
-    layer[1].running_mean = layer[1].running_mean + 2.0
-    average.update()
+    start = {name: np.array(value) for name, value in average.average.state_dict().items()}
+
+    def move(by):
+        for p in layer.parameters():
+            p.data = p.data + by
+        layer[1].running_mean = layer[1].running_mean + 2 * by
+
+    def shift(name):  # how far move(1) moves each entry
+        return 2.0 if name.endswith("running_mean") else 0.0 if "running" in name else 1.0
+
+    move(1.0)
+    average.update()  # θ₁ = start + 1
     for name, value in average.average.state_dict().items():
-        moved = 2.0 if name.endswith("running_mean") else 0.0 if "running" in name else 1.0
-        np.testing.assert_allclose(value, start[name] + 0.1 * moved, rtol=1e-6, atol=1e-7)
-    assert not average.average.training
+        np.testing.assert_allclose(value, start[name] + shift(name), rtol=1e-6, atol=1e-7)
+    move(1.0)
+    average.update()  # θ₂ = start + 2
+    for name, value in average.average.state_dict().items():
+        expected = start[name] + shift(name) * (0.9 * 1 + 2) / 1.9
+        np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-6)
+    assert average.updates == 2 and not average.average.training
     with pytest.raises(ValueError, match="decay"):
         nn.ExponentialMovingAverage(layer, decay=1.0)
