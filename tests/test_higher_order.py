@@ -14,26 +14,12 @@ from minigrad import nn
 from minigrad.backend import backend_of, to_numpy
 from minigrad.ops.elementwise import Tanh
 
-rng = np.random.default_rng(0)
+from fd_inputs import Inputs
 
-
-def normal(*shape):
-    return rng.standard_normal(shape)
-
-
-def positive(*shape):
-    return rng.uniform(0.5, 2.0, shape)
-
-
-def away_from_zero(*shape):
-    return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.2, 1.5, shape)
-
-
-def away_from_half(*shape):
-    """Normal values, none within 0.05 of the clip bounds ±0.5."""
-    x = normal(*shape)
-    x[np.abs(np.abs(x) - 0.5) < 0.05] += 0.1
-    return x
+draw = Inputs(seed=0)
+rng = draw.rng
+normal, positive, away_from_zero, distinct, away_from_half = (
+    draw.normal, draw.positive, draw.away_from_zero, draw.distinct, draw.away_from_half)
 
 
 def leaf(values):
@@ -84,12 +70,6 @@ ELEMENTWISE = [
     case("where", lambda a, b: F.where(CONDITION, a * a, b * b * b), normal(3, 4), normal(4)),
     case("where number", lambda a: F.where(CONDITION, a ** 3, 0.0), normal(3, 4)),
 ]
-
-
-def distinct(*shape):
-    """Values at least 0.09 apart: max has no ties, and x ± eps changes no argmax."""
-    n = int(np.prod(shape))
-    return (rng.permutation(n) - n / 2).reshape(shape) * 0.1 + rng.uniform(0, 0.01, shape)
 
 
 INDEX_REPEATED = np.array([0, 2, 0])
