@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check: what a lent NVIDIA GPU should confirm, in one run of under 8 minutes.
+# The GPU check: what a lent NVIDIA GPU should confirm, in one run of at most 8 minutes
+# (the stages' time limits add up to 480 s).
 #
 #   bash benchmarks/gpu_check.sh [OUTPUT]            # on a GPU machine (default OUTPUT:
 #                                                    # benchmarks/gpu_results.md, to commit)
@@ -10,7 +11,8 @@
 #   1. CuPy and a GPU are there (else: exit 2 at once, saying why; nothing is written)
 #   2. the test suite on the cupy backend (python -m pytest --backend cupy)
 #   3. a short training run of every model with --backend cupy, timed
-#   4. benchmarks/gan_step.py --backend cupy --compare-torch (PyTorch CUDA side by side)
+#   4. benchmarks/gan_step.py --backend cupy --compare-torch (PyTorch CUDA side by side),
+#      every model at batch 64, the DCGAN first (its target: at most 2x PyTorch CUDA's)
 #
 # MNIST: $DATA_DIR (default ../shared/data/mnist). A device machine gets only the checkout,
 # so copy the four files into an ignored folder of it first (e.g. .data/mnist, listed in
@@ -29,9 +31,10 @@ if [ $rehearsal = 1 ]; then
   backend=numpy; tests=(tests/test_gpu.py); train=(--dry-run); bench=(--models gan --batch-sizes 8 --steps 2 --warmup 1 --rounds 1)
   limit_tests=120 limit_train=120 limit_bench=120
 else
-  backend=cupy; tests=(tests); train=(--iterations 200 --log-every 50 --sample-every 200 --checkpoint-every 200)
-  bench=(--compare-torch --steps 30 --warmup 5 --models gan,dcgan,dcgan-keras,sgan)  # the rows its 150 s were sized for
-  limit_tests=270 limit_train=60 limit_bench=150
+  backend=cupy; tests=(tests); train=(--iterations 100 --log-every 50 --sample-every 100 --checkpoint-every 100)
+  bench=(--compare-torch --batch-sizes 64 --steps 20 --warmup 5 --rounds 4
+         --models dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved)  # a row is printed as it is measured
+  limit_tests=240 limit_train=20 limit_bench=100  # 240 + 7·20 + 100 = 480 s
   if ! reason=$("$PYTHON" -c "from minigrad import backend
 if not backend.cupy_available(): print(backend._cupy_error); raise SystemExit(1)" 2>&1); then
     echo "gpu_check: no GPU to check: ${reason}" >&2
@@ -66,9 +69,12 @@ stage() {  # stage TITLE SECONDS COMMAND...: run it with a time limit, log its o
 }
 
 stage "Tests on the $backend backend" $limit_tests "$PYTHON" -m pytest -q -p no:cacheprovider --backend "$backend" "${tests[@]}"
-for model in gan dcgan sgan; do
-  stage "Training: $model" $limit_train "$PYTHON" examples/$model.py --backend "$backend" --data-dir "$DATA_DIR" \
-        --out "$runs/$model" "${train[@]}"
+# every model the benchmarks know: "name: example [its flags]"
+for run in "gan: gan" "dcgan: dcgan" "dcgan-keras: dcgan --arch keras" "sgan: sgan" \
+           "sgan_improved: sgan --model improved" "wgan_gp: wgan_gp" "cgan: cgan"; do
+  name=${run%%:*} command=(${run#*: })
+  stage "Training: $name" $limit_train "$PYTHON" examples/${command[0]}.py "${command[@]:1}" --backend "$backend" \
+        --data-dir "$DATA_DIR" --out "$runs/$name" "${train[@]}"
 done
 stage "Training step against PyTorch" $limit_bench "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${bench[@]}"
 

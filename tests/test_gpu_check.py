@@ -43,9 +43,10 @@ def test_the_rehearsal_runs_every_stage(tmp_path):
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "results.md").read_text()
     assert "Rehearsal on the CPU" in text
-    stages = ["Tests on the numpy backend", "Training: gan", "Training: dcgan", "Training: sgan",
-              "Training step against PyTorch"]
+    models = ["gan", "dcgan", "dcgan-keras", "sgan", "sgan_improved", "wgan_gp", "cgan"]
+    stages = ["Tests on the numpy backend", *(f"Training: {m}" for m in models), "Training step against PyTorch"]
     for stage in stages:
         assert f"## {stage}" in text
     assert text.count("exit status 0") == len(stages)
+    assert "examples/sgan.py --model improved" in text and "examples/dcgan.py --arch keras" in text
     assert "| gan | 8 |" in text  # the benchmark's table row
