@@ -144,20 +144,43 @@ class Adam(Optimizer):
         if "exp_avg" not in state:
             state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
         state["step"] += 1
-        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        # Every pass in place, through one scratch array: a fresh temporary per term
-        # (allocation, first-touch page faults) costs more than the arithmetic (3× here).
-        scratch = xp.multiply(g, 1 - beta1)
-        m *= beta1
-        m += scratch                            # m ← β₁·m + (1 − β₁)·g
-        xp.multiply(g, g, out=scratch)
-        scratch *= 1 - beta2
-        v *= beta2
-        v += scratch                            # v ← β₂·v + (1 − β₂)·g²
+        t = state["step"]
         # lr·m̂/(√v̂ + ε) = (lr·c/(1 − β₁ᵗ))·m / (√v + ε·c)   with c = √(1 − β₂ᵗ)
         c = math.sqrt(1 - beta2 ** t)
-        xp.sqrt(v, out=scratch)
-        scratch += self.eps * c
-        xp.divide(m, scratch, out=scratch)
-        scratch *= self.lr * c / (1 - beta1 ** t)
-        p.data -= scratch
+        step_size, eps = self.lr * c / (1 - beta1 ** t), self.eps * c
+        # Every pass in place, through one scratch array: a fresh temporary per term
+        # (allocation, first-touch page faults) costs more than the arithmetic (3× here).
+        for p_, g_, m, v, scratch in cache_sized_pieces(p.data, g, state["exp_avg"], state["exp_avg_sq"]):
+            xp.multiply(g_, 1 - beta1, out=scratch)
+            m *= beta1
+            m += scratch                        # m ← β₁·m + (1 − β₁)·g
+            xp.multiply(g_, g_, out=scratch)
+            scratch *= 1 - beta2
+            v *= beta2
+            v += scratch                        # v ← β₂·v + (1 − β₂)·g²
+            xp.sqrt(v, out=scratch)
+            scratch += eps
+            xp.divide(m, scratch, out=scratch)
+            scratch *= step_size
+            p_ -= scratch
+
+
+CACHE_PIECE = 1 << 18  # elements: 1 MB of float32 per array
+
+
+def cache_sized_pieces(param, grad, *state):
+    """(param, grad, *state, scratch) as flat pieces of CACHE_PIECE elements, the same
+    positions in each, for an update made of many elementwise passes. A piece of all of them
+    (5 MB for Adam) stays in the CPU's cache from the first pass to the last, so memory is
+    streamed once, not once per pass: 1.6× faster for a 6.5-million-parameter layer. On a
+    GPU, or when param or a state array is not C-contiguous (flat views would be copies, and
+    writes to them lost), a single piece: the arrays themselves."""
+    xp = backend.get_array_module(param)
+    if xp is not numpy or not all(a.flags.c_contiguous for a in (param, *state)):
+        yield (param, grad, *state, xp.empty_like(param))
+        return
+    flat = [param.reshape(-1), xp.ascontiguousarray(grad).reshape(-1), *(a.reshape(-1) for a in state)]
+    scratch = xp.empty(min(param.size, CACHE_PIECE), dtype=param.dtype)
+    for start in range(0, param.size, CACHE_PIECE):
+        pieces = [a[start:start + CACHE_PIECE] for a in flat]
+        yield (*pieces, scratch[:len(pieces[0])])

@@ -52,6 +52,37 @@ def test_adam_first_step_moves_each_weight_by_about_lr():
     np.testing.assert_allclose(moved, 0.01, rtol=1e-5)
 
 
+def adam_after_three_steps(data, grads, fortran=False):
+    p = minigrad.tensor(data, requires_grad=True)
+    xp = minigrad.backend.get_array_module(p.data)
+    if fortran:
+        p.data = xp.asfortranarray(p.data)
+    opt = optim.Adam([p], lr=0.1, betas=(0.5, 0.999))
+    for g in grads:
+        p.grad = xp.asarray(g)
+        opt.step()
+    return [minigrad.backend.to_numpy(a) for a in (p.data, opt.state[0]["exp_avg"], opt.state[0]["exp_avg_sq"])]
+
+
+def test_adam_in_cache_sized_pieces_is_adam_on_the_whole_arrays(monkeypatch):
+    """A parameter of 1.5 pieces and a bit (a short last piece) gets the update it gets in
+    one piece, bit for bit; so do a parameter that is not C-contiguous (updated whole) and a
+    gradient that is a transposed view."""
+    rng = np.random.default_rng(0)
+    shape = (3, optim.CACHE_PIECE // 2 + 5)
+    data = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(2)]
+    grads.append(np.ascontiguousarray(grads[0].T).T)  # same values, Fortran order
+    in_pieces = adam_after_three_steps(data, grads)
+    monkeypatch.setattr(optim, "CACHE_PIECE", data.size)
+    whole = adam_after_three_steps(data, grads)
+    fortran = adam_after_three_steps(data, grads, fortran=True)
+    for a, b, c in zip(in_pieces, whole, fortran):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(in_pieces[0], data)
+
+
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_sgd_matches_the_textbook_for_three_steps(momentum):
     lr = 0.1
