@@ -53,6 +53,8 @@ class Recipe:
                                      # fresh run, before the optimizers and moving averages
     lr_schedule: Callable = None     # options -> (iteration, total) -> factor of the learning
                                      # rates for that iteration's step; None: constant
+    batches_per_iteration: Callable = lambda options: 1  # batches a step draws: what --epochs
+                                                         # divides the batches of an epoch by
 
 
 def image_batches(data, config):
@@ -257,6 +259,7 @@ WGAN_GP = Recipe(
     defaults=dict(iterations=10_000, batch_size=64, lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999,
                   log_every=50, sample_every=500, checkpoint_every=500),
     options=WGANGPOptions,
+    batches_per_iteration=lambda options: options.n_critic,
 )
 
 

@@ -314,8 +314,9 @@ def train(recipe, config):
         resume(run, out / LATEST if config.resume == "latest" else Path(config.resume))
     step = recipe.step(config.options)
     total = config.iterations
-    if config.epochs is not None:
-        total = math.ceil(config.epochs * run.batches.batches_per_epoch)
+    if config.epochs is not None:  # passes over the data, whatever a step draws
+        total = math.ceil(config.epochs * run.batches.batches_per_epoch
+                          / recipe.batches_per_iteration(config.options))
     lr_factor = recipe.lr_schedule(config.options) if recipe.lr_schedule else None
 
     from tqdm import tqdm

@@ -160,6 +160,15 @@ def test_epochs_set_the_length_in_passes_over_the_data(mnist_dir, tmp_path):
     assert read_metrics(tmp_path)[-1]["iteration"] == 2  # half of 64 / 16 batches
 
 
+def test_an_epoch_of_wgan_gp_counts_its_critic_batches(mnist_dir, tmp_path):
+    """Each WGAN-GP iteration draws n_critic real batches: one pass over 32 images in
+    batches of 8 is 4 batches, so 2 iterations at --n-critic 2."""
+    code = run_example("wgan_gp", "--epochs", 1, "--n-critic", 2, "--limit", 32, "--batch-size", 8,
+                       "--out", tmp_path, "--data-dir", mnist_dir, "--log-every", 1, "--sample-every", 100)
+    assert code == 0
+    assert read_metrics(tmp_path)[-1]["iteration"] == 2
+
+
 def test_resume_without_a_checkpoint_says_so(mnist_dir, tmp_path, capsys):
     code = run_example("gan", "--dry-run", "--resume", "--out", tmp_path, "--data-dir", mnist_dir)
     assert code == 1
