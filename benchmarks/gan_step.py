@@ -384,23 +384,24 @@ def profile_ours(model, batch_size, args):
         return out
     Function.apply = classmethod(tagged_apply)
 
-    def time_backward(cls):
-        backward = cls.backward
+    def time_backward(cls, method):
+        backward = getattr(cls, method)
 
-        def timed_backward(op, gy):
+        def timed_backward(op, *args, **kwargs):
             start = time.perf_counter()
-            gx = backward(op, gy)
+            gx = backward(op, *args, **kwargs)
             backward_ms[op.layer] = backward_ms.get(op.layer, 0) + 1e3 * (time.perf_counter() - start)
             return gx
-        cls.backward = timed_backward
+        setattr(cls, method, timed_backward)
 
     def subclasses(cls):
         for sub in cls.__subclasses__():
             yield sub
             yield from subclasses(sub)
     for cls in subclasses(Function):
-        if "backward" in cls.__dict__:
-            time_backward(cls)
+        for method in ("backward", "backward_graph"):  # backward_graph: create_graph=True
+            if method in cls.__dict__:
+                time_backward(cls, method)
 
     for label, optimizer in (("Adam.step (G)", nets.g_optimizer), ("Adam.step (D)", nets.d_optimizer)):
         def timed_step(optimizer_step=optimizer.step, label=label):
@@ -425,7 +426,8 @@ def print_profile(args):
     print(describe_machine(args))
     print(f"\nOurs, {model}, batch {batch_size}: ms per step, summed over every call of the layer "
           "(D runs three times per step). Forward includes the op's Python call; backward is "
-          "the op's backward only. Sorted by total.\n")
+          "the op's backward only (under create_graph, its backward_graph, which computes the "
+          "gradient as new ops). Sorted by total.\n")
     rows, total, names, float64_ops = profile_ours(model, batch_size, args)
     steps = args.steps
     print("| layer | forward ms | backward ms | total ms | share |")
