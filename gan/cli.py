@@ -128,6 +128,9 @@ def build_parser(recipe, variants=None):
     add(parser, "--g-lr", positive_float, "G's learning rate; none: the same as --lr")
     add(parser, "--beta1", fraction_below_one, "Adam's beta1")
     add(parser, "--beta2", fraction_below_one, "Adam's beta2")
+    add(parser, "--adam-eps", positive_float,
+        "Adam's epsilon, added to the root of its second moment (D's, and G's unless --g-adam-eps)")
+    add(parser, "--g-adam-eps", positive_float, "G's Adam epsilon; none: the same as --adam-eps")
     add(parser, "--ema", fraction_below_one,
         "decay of a moving average of G's weights that samples are drawn from; 0: sample from G itself")
     parser.add_argument("--seed", type=non_negative_int, default=0,

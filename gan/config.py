@@ -22,6 +22,8 @@ class TrainConfig:
     g_lr: float | None = None           # G's learning rate, if not lr
     beta1: float = 0.5                  # Adam's β₁
     beta2: float = 0.999                # Adam's β₂
+    adam_eps: float = 1e-8              # Adam's ε, added to √v̂ (D's, and G's unless g_adam_eps)
+    g_adam_eps: float | None = None     # G's ε, if not adam_eps
     ema: float = 0.0                    # decay of the moving average of G sampled from; 0: none
     d_ema: float = 0.0                  # decay of the moving average of D tested with; 0: none
     seed: int = 0
@@ -47,11 +49,17 @@ class TrainConfig:
     def generator_lr(self):
         return self.lr if self.g_lr is None else self.g_lr
 
+    def generator_adam_eps(self):
+        return self.adam_eps if self.g_adam_eps is None else self.g_adam_eps
+
     def checkpoint_config(self, latent_dim):
         """What a checkpoint records and a resume must match (see MATCHED)."""
         matched = {name: getattr(self, name) for name in self.MATCHED}
-        if self.d_ema:  # recorded only when used: checkpoints from before it was added resume
+        # recorded only when used, so that checkpoints from before these were added resume
+        if self.d_ema:
             matched["d_ema"] = self.d_ema
+        if (self.adam_eps, self.generator_adam_eps()) != (1e-8, 1e-8):  # Adam's ε shapes its steps
+            matched["adam_eps"], matched["g_adam_eps"] = self.adam_eps, self.generator_adam_eps()
         options = dataclasses.asdict(self.options) if self.options is not None else {}
         return {"latent_dim": latent_dim, **matched, **options}
 

@@ -121,8 +121,10 @@ def build_networks(recipe, config, train_data=None):
     betas = (config.beta1, config.beta2)
     g_average = ExponentialMovingAverage(G, config.ema) if config.ema else None
     d_average = ExponentialMovingAverage(D, config.d_ema) if config.d_ema else None
-    return Networks(G, D, optim.Adam(G.parameters(), lr=config.generator_lr(), betas=betas),
-                    optim.Adam(D.parameters(), lr=config.lr, betas=betas), recipe.latent_dim,
+    return Networks(G, D, optim.Adam(G.parameters(), lr=config.generator_lr(), betas=betas,
+                                     eps=config.generator_adam_eps()),
+                    optim.Adam(D.parameters(), lr=config.lr, betas=betas, eps=config.adam_eps),
+                    recipe.latent_dim,
                     g_average, d_average, recipe.latent)
 
 

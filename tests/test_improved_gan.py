@@ -144,6 +144,26 @@ def test_a_d_average_is_in_the_checkpoint_config_only_when_used():
     assert TrainConfig(model="sgan", d_ema=0.99).checkpoint_config(100)["d_ema"] == 0.99
 
 
+def test_adam_eps_is_in_the_checkpoint_config_only_when_set():
+    assert "adam_eps" not in TrainConfig(model="sgan").checkpoint_config(100)
+    matched = TrainConfig(model="sgan", adam_eps=1e-4, g_adam_eps=0.025).checkpoint_config(100)
+    assert (matched["adam_eps"], matched["g_adam_eps"]) == (1e-4, 0.025)
+    assert TrainConfig(model="sgan", adam_eps=1e-4).checkpoint_config(100)["g_adam_eps"] == 1e-4
+
+
+def test_adam_eps_flags_reach_the_optimizers_and_a_resume_must_repeat_them(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ("--model", "improved", *TINY, "--data-dir", mnist_dir, "--out", out)
+    assert run_example("sgan", *common, "--iterations", 2, "--adam-eps", 1e-4, "--g-adam-eps", 0.025) == 0
+    _, meta = checkpoint.read_training(out / "latest.npz")
+    assert meta["optimizers"]["D"]["eps"] == 1e-4 and meta["optimizers"]["G"]["eps"] == 0.025
+    capsys.readouterr()
+    assert run_example("sgan", *common, "--iterations", 3, "--resume") != 0  # ε left out: refused
+    assert "adam_eps" in capsys.readouterr().err
+    assert run_example("sgan", *common, "--iterations", 3, "--resume",
+                       "--adam-eps", 1e-4, "--g-adam-eps", 0.025) == 0
+
+
 # ----------------------------------------------------------------------------- command line
 def test_help_offers_the_model_choices_and_the_book_stays_the_default(capsys):
     with pytest.raises(SystemExit) as exit:
