@@ -121,6 +121,8 @@ def test_weights_that_became_nan_are_never_checkpointed_and_the_last_good_one_re
     (("--ema", "1.5"), "below 1"),
     (("--seed", "-1"), "0 or more"),
     (("--lr", "nan"), "positive finite"),
+    (("--adam-eps", "0"), "positive finite"),
+    (("--g-adam-eps", "-0.001"), "positive finite"),
     (("--batch-size", "0"), "at least 1"),
     (("--limit", "16", "--batch-size", "32"), "larger than --limit"),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
