@@ -216,6 +216,23 @@ def test_random_uniform_and_rng_state_round_trip():
 
 
 # ----------------------------------------------------------------------------- import
+def test_cupy_stream_is_splitmix64():
+    """CuPy's generator, run here on NumPy: the reference implementation's outputs for seed
+    1234567, a stream cut anywhere continuing from its two-integer state, sane draws."""
+    stream = mg_backend.SplitMix64(np, 1234567)
+    assert [int(x) for x in stream._bits(3)] == [6457827717110365317, 3203168211198807973,
+                                                  9817491932198370423]
+    assert [int(x) for x in mg_backend.SplitMix64(np, 1234567, counter=3)._bits(2)] == \
+        [4593380528125082431, 16408922859458223821]
+    u = mg_backend.SplitMix64(np, 5).random((1000, 1000), np.float32)
+    assert u.dtype == np.float32 and u.shape == (1000, 1000) and 0 <= u.min() and u.max() < 1
+    assert abs(u.mean() - 0.5) < 1e-3 and abs(u.var() - 1 / 12) < 1e-3
+    stream = mg_backend.SplitMix64(np, 5)
+    z = stream.standard_normal((500, 1000), np.float64)
+    assert stream.counter == 1_000_000 and z.dtype == np.float64
+    assert abs(z.mean()) < 5e-3 and abs(z.std() - 1) < 5e-3 and abs((np.abs(z) > 3).mean() - 0.0027) < 5e-4
+
+
 def test_import_minigrad_is_light():
     code = ("import sys, minigrad; "
             "print(sorted(m for m in ('matplotlib', 'cupy', 'PIL') if m in sys.modules))")
