@@ -17,6 +17,9 @@
 # MNIST: $DATA_DIR (default ../shared/data/mnist). A device machine gets only the checkout,
 # so copy the four files into an ignored folder of it first (e.g. .data/mnist, listed in
 # .git/info/exclude) and run with DATA_DIR=.data/mnist.
+# LOG_DIR: where each stage's whole output goes (OUTPUT keeps only its last 40 lines).
+# The tests spread over $WORKERS processes (default 8) where pytest-xdist is installed:
+# on CuPy a test costs many kernel launches and first compilations, and the GPU has room.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,7 @@ if [ "${1:-}" = "--rehearsal" ]; then rehearsal=1; shift; fi
 output=${1:-benchmarks/gpu_results.md}
 DATA_DIR=${DATA_DIR:-../shared/data/mnist}
 PYTHON=${PYTHON:-python3}
+LOG_DIR=${LOG_DIR:-}
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1  # progress bars would fill the log
 
 if [ $rehearsal = 1 ]; then
@@ -35,6 +39,7 @@ else
   bench=(--compare-torch --batch-sizes 64 --steps 20 --warmup 5 --rounds 4
          --models dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved)  # a row is printed as it is measured
   limit_tests=240 limit_train=20 limit_bench=100  # 240 + 7·20 + 100 = 480 s
+  "$PYTHON" -c "import xdist" 2>/dev/null && tests=(-n "${WORKERS:-8}" "${tests[@]}")
   if ! reason=$("$PYTHON" -c "from minigrad import backend
 if not backend.cupy_available(): print(backend._cupy_error); raise SystemExit(1)" 2>&1); then
     echo "gpu_check: no GPU to check: ${reason}" >&2
@@ -58,11 +63,12 @@ failed=0
 } > "$output"
 
 stage() {  # stage TITLE SECONDS COMMAND...: run it with a time limit, log its output and status
-  local title=$1 seconds=$2 status
+  local title=$1 seconds=$2 status log=/dev/null
   shift 2
   echo "== $title" >&2
+  [ -n "$LOG_DIR" ] && mkdir -p "$LOG_DIR" && log="$LOG_DIR/${title//[^A-Za-z0-9_]/_}.log"
   { echo; echo "## $title"; echo; echo "\`$*\`"; echo; echo '```'; } >> "$output"
-  timeout "$seconds" "$@" 2>&1 | tail -n 40 >> "$output"
+  timeout "$seconds" "$@" 2>&1 | tee "$log" | tail -n 40 >> "$output"
   status=${PIPESTATUS[0]}
   { echo '```'; echo; echo "exit status $status$([ "$status" = 124 ] && echo " (stopped at its ${seconds} s limit)")"; } >> "$output"
   [ "$status" = 0 ] || failed=1
