@@ -148,6 +148,11 @@ class Adam(Optimizer):
         # lr·m̂/(√v̂ + ε) = (lr·c/(1 − β₁ᵗ))·m / (√v + ε·c)   with c = √(1 − β₂ᵗ)
         c = math.sqrt(1 - beta2 ** t)
         step_size, eps = self.lr * c / (1 - beta1 ** t), self.eps * c
+        if backend.backend_of(p.data) == "cupy":
+            scalar = p.data.dtype.type
+            fused_adam_kernel()(g, scalar(beta1), scalar(beta2), scalar(step_size), scalar(eps),
+                                p.data, state["exp_avg"], state["exp_avg_sq"])
+            return
         # Every pass in place, through one scratch array: a fresh temporary per term
         # (allocation, first-touch page faults) costs more than the arithmetic (3× here).
         for p_, g_, m, v, scratch in cache_sized_pieces(p.data, g, state["exp_avg"], state["exp_avg_sq"]):
@@ -163,6 +168,25 @@ class Adam(Optimizer):
             xp.divide(m, scratch, out=scratch)
             scratch *= step_size
             p_ -= scratch
+
+
+_fused_adam = None
+
+
+def fused_adam_kernel():
+    """The passes of Adam._update as one CuPy kernel, (g, β₁, β₂, step_size, ε) -> p, m, v in
+    place. On a GPU each pass is a kernel launch whose host time (about 10 µs) is more than
+    its work on these models' small tensors, and a GAN step there waits on the host."""
+    global _fused_adam
+    if _fused_adam is None:
+        import cupy
+        _fused_adam = cupy.ElementwiseKernel(
+            "T g, T beta1, T beta2, T step_size, T eps", "T p, T m, T v",
+            """m = beta1 * m + (1 - beta1) * g;
+               v = beta2 * v + (1 - beta2) * g * g;
+               p -= step_size * m / (sqrt(v) + eps);""",
+            "minigrad_adam")
+    return _fused_adam
 
 
 CACHE_PIECE = 1 << 18  # elements: 1 MB of float32 per array
