@@ -22,7 +22,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--top", type=int, default=25, help="functions listed per model")
     args = parser.parse_args()
-    from cupyx.profiler import benchmark
+    from cupyx.profiler import benchmark  # here, so that --help works without CuPy
     for model in args.models.split(","):
         step, synchronize, _ = gan_step.make_ours(model, args.batch_size, "cupy")
         for _ in range(5):

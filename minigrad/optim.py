@@ -179,8 +179,7 @@ def fused_adam_kernel():
     these models' small tensors, and a GAN step there waits on the host (measured on an H200)."""
     global _fused_adam
     if _fused_adam is None:
-        import cupy
-        _fused_adam = cupy.ElementwiseKernel(
+        _fused_adam = backend.backend_module("cupy").ElementwiseKernel(
             "T g, T beta1, T beta2, T step_size, T eps", "T p, T m, T v",
             """m = beta1 * m + (1 - beta1) * g;
                v = beta2 * v + (1 - beta2) * g * g;
