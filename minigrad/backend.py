@@ -108,6 +108,8 @@ def _plain(a):
 
 
 def _strict(result):
+    if isinstance(result, numpy.generic):  # a full reduction: 0-d, as CuPy's, not a host scalar
+        result = numpy.asarray(result)
     if type(result) is numpy.ndarray:
         return result.view(StrictArray)
     if isinstance(result, (tuple, list)):

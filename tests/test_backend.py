@@ -102,6 +102,8 @@ def test_strict_arrays_work_among_themselves():
     for result in (s + s, s * 2.0, s + np.float64(1), np.exp(s), strict.concatenate([s, s]),
                    s[strict.asarray([0, 0])], strict.zeros(2), s.sum(axis=0, keepdims=True)):
         assert isinstance(result, mg_backend.StrictArray)
+    for total in (s.sum(), s.max(), strict.mean(s)):  # 0-d arrays, as CuPy's: not host scalars
+        assert isinstance(total, mg_backend.StrictArray) and total.shape == ()
     np.add.at(s, strict.asarray([1, 1]), 1.0)
     np.testing.assert_array_equal(mg_backend.to_numpy(s), [0.0, 3.0, 2.0, 3.0])
 
