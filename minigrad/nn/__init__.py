@@ -12,8 +12,9 @@ from .conv import Conv2D, ConvTranspose2D, UpSampling2D
 from .layers import (Dense, Dropout, Embedding, Flatten, GaussianNoise, LeakyReLU, ReLU, Reshape,
                      Sigmoid, Softmax, Softplus, Tanh, WeightNormDense)
 from .module import Module, Sequential
+from .spectral_norm import SpectralNorm
 
 __all__ = ["Module", "Sequential", "Dense", "WeightNormDense", "Embedding", "Conv2D", "ConvTranspose2D",
-           "BatchNorm", "LayerNorm", "ReLU", "LeakyReLU", "Softplus", "Tanh", "Sigmoid", "Softmax",
+           "BatchNorm", "LayerNorm", "SpectralNorm", "ReLU", "LeakyReLU", "Softplus", "Tanh", "Sigmoid", "Softmax",
            "Dropout", "GaussianNoise", "Flatten", "Reshape",
            "UpSampling2D", "ExponentialMovingAverage", "init"]

@@ -50,9 +50,11 @@ class Conv2D(_ConvBase):
         self._setup(in_channels, out_channels, kernel_size, stride, padding,
                     (out_channels, in_channels, kh, kw), bias)
 
-    def forward(self, x):
+    def forward(self, x, weight=None):
+        """weight: a tensor in place of self.weight (SpectralNorm passes its normalised one)."""
         self._check_input(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight if weight is None else weight, self.bias, self.stride,
+                        self.padding)
 
     def forward_upsampled(self, x, scale):
         """self(upsample_nearest2d(x, scale)) for stride 1, without the upsampled image:

@@ -48,12 +48,13 @@ class Dense(Module):
         self.bias = new_parameter((out_features,)) if bias else None
         init.default_init_(self.weight, self.bias)
 
-    def forward(self, x):
+    def forward(self, x, weight=None):
+        """weight: a tensor in place of self.weight (SpectralNorm passes its normalised one)."""
         if x.ndim != 2 or x.shape[1] != self.in_features:
             advice = ("add Flatten() before this layer to turn each sample into a vector"
                       if x.ndim > 2 else "")
             raise shape_error(self, f"(N, {self.in_features})", x, advice)
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight if weight is None else weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
