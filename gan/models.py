@@ -135,6 +135,30 @@ class InfoGANDiscriminator(nn.Module):
         return self.net(x)
 
 
+class InfoGANSNDiscriminator(nn.Module):
+    """InfoGAN's discriminator with spectral normalisation (Miyato et al. 2018) on every layer
+    in place of its BatchNorm (`--arch infogan-sn`, as TF-GAN's MNIST example): no layer can
+    stretch an input by more than 1, which bounds how sharp D can get ahead of G."""
+
+    def __init__(self):
+        super().__init__()
+        def sn(layer):  # initialised first, so the power iteration starts on the real weights
+            return nn.SpectralNorm(layer.apply(dcgan_init))
+        self.net = nn.Sequential(                                       # x: (N, 1, 28, 28)
+            sn(nn.Conv2D(1, 64, 4, stride=2, padding=1)),               # (N, 64, 14, 14)
+            nn.LeakyReLU(0.1),
+            sn(nn.Conv2D(64, 128, 4, stride=2, padding=1)),             # (N, 128, 7, 7)
+            nn.LeakyReLU(0.1),
+            nn.Flatten(),                                               # (N, 6272)
+            sn(nn.Dense(128 * 7 * 7, 1024)),                            # (N, 1024)
+            nn.LeakyReLU(0.1),
+            sn(nn.Dense(1024, 1)),                                      # (N, 1) logit of "real"
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
 class KerasDCGANGenerator(nn.Module):
     """The Keras DCGAN tutorial's generator (`--arch keras`): nearest-neighbour upsampling
     followed by 5×5 convolutions."""
@@ -181,6 +205,7 @@ class KerasDCGANDiscriminator(nn.Module):
 
 DCGAN_ARCHITECTURES = {  # --arch of examples/dcgan.py
     "infogan": (InfoGANGenerator, InfoGANDiscriminator),
+    "infogan-sn": (InfoGANGenerator, InfoGANSNDiscriminator),
     "keras": (KerasDCGANGenerator, KerasDCGANDiscriminator),
 }
 

@@ -103,7 +103,8 @@ def linear_decay(start):
 # ----------------------------------------------------------------------------- DCGAN
 @dataclass
 class DCGANOptions:
-    arch: str = flag("infogan", "the networks: InfoGAN's MNIST model, or the Keras tutorial's",
+    arch: str = flag("infogan", "the networks: InfoGAN's MNIST model, the same with spectral "
+                                "normalisation in D instead of BatchNorm, or the Keras tutorial's",
                      choices=tuple(models.DCGAN_ARCHITECTURES))
     lr_decay_start: float = lr_decay_flag(1.0)
 

@@ -42,7 +42,8 @@ class Batches:
 
 
 # ----------------------------------------------------------------------------- models
-@pytest.mark.parametrize("kind, arch", [("gan", None), ("dcgan", "infogan"), ("dcgan", "keras"), ("sgan", None)])
+@pytest.mark.parametrize("kind, arch", [("gan", None), ("dcgan", "infogan"), ("dcgan", "infogan-sn"),
+                                        ("dcgan", "keras"), ("sgan", None)])
 def test_models_map_noise_to_images_and_images_to_logits(kind, arch):
     G, D = recipes.build_networks(kind, recipes.DCGANOptions(arch) if arch else None)
     images = G(steps.latent_noise(3, models.LATENT_DIM))
@@ -51,7 +52,7 @@ def test_models_map_noise_to_images_and_images_to_logits(kind, arch):
     assert D(images).shape == ((3, 10) if kind == "sgan" else (3, 1))
 
 
-@pytest.mark.parametrize("arch", ["infogan", "keras"])
+@pytest.mark.parametrize("arch", ["infogan", "infogan-sn", "keras"])
 def test_dcgan_weights_are_drawn_from_normal_0_002(arch):
     G, D = recipes.build_networks("dcgan", recipes.DCGANOptions(arch))
     weights = np.concatenate([p.numpy().ravel() for name, p in G.named_parameters() + D.named_parameters()
