@@ -314,8 +314,10 @@ def print_table(args):
     columns = ["model", "batch", "ours ms/step (IQR)"]
     if args.compare_torch:
         columns += ["PyTorch ms/step (IQR)", "ours / PyTorch"]
-    columns += ["ours peak MB (step)"] + (["PyTorch peak MB (step)"] if args.compare_torch else [])
-    if args.compare_torch:  # the FLOPs come from PyTorch's counter, on the twin
+    on_host = args.backend != "cupy"  # memory and the GEMM floor are the host's: not a GPU step's
+    if on_host:
+        columns += ["ours peak MB (step)"] + (["PyTorch peak MB (step)"] if args.compare_torch else [])
+    if args.compare_torch and on_host:  # the FLOPs come from PyTorch's counter, on the twin
         columns += ["GFLOP/step", "GEMM peak GFLOP/s", "floor ms", "ours / floor"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|")
@@ -328,10 +330,10 @@ def print_table(args):
                 cells.append(f"{median(results[name][0]):.1f} ({low:.0f}–{high:.0f})")
                 if name == "torch":
                     cells.append(f"{median(results['ours'][0]) / median(results['torch'][0]):.2f}")
-            for name in ("ours", "torch") if args.compare_torch else ("ours",):
+            for name in (("ours", "torch") if args.compare_torch else ("ours",)) if on_host else ():
                 memory = results[name][1]
                 cells.append(f"{memory['peak_kb'] / 1024:.0f} ({(memory['peak_kb'] - memory['baseline_kb']) / 1024:.0f})")
-            if args.compare_torch:  # floor: the step's FLOPs at NumPy's best GEMM rate
+            if args.compare_torch and on_host:  # floor: the step's FLOPs at NumPy's best GEMM rate
                 flop, peak = results["torch"][1]["flop"], results["ours"][1]["gemm_peak"]
                 floor_ms = 1e3 * flop / peak
                 cells += [f"{flop / 1e9:.1f}", f"{peak / 1e9:.0f}", f"{floor_ms:.0f}",
