@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check: what a lent NVIDIA GPU should confirm, in one run of at most 8 minutes
-# (the stages' time limits add up to 480 s).
+# The GPU check: what a lent NVIDIA GPU should confirm, in one run of at most 9 minutes
+# (the stages' time limits add up to 530 s; on an H200 it took about 5).
 #
 #   bash benchmarks/gpu_check.sh [OUTPUT]            # on a GPU machine (default OUTPUT:
 #                                                    # benchmarks/gpu_results.md, to commit)
@@ -13,6 +13,7 @@
 #   3. a short training run of every model with --backend cupy, timed
 #   4. benchmarks/gan_step.py --backend cupy --compare-torch (PyTorch CUDA side by side),
 #      every model at batch 64, the DCGAN first (its target: at most 2x PyTorch CUDA's)
+#   5. benchmarks/gpu_profile.py on the DCGAN: host against GPU time, the top host functions
 #
 # MNIST: $DATA_DIR (default ../shared/data/mnist). A device machine gets only the checkout,
 # so copy the four files into an ignored folder of it first (e.g. .data/mnist, listed in
@@ -38,7 +39,7 @@ else
   backend=cupy; tests=(tests); train=(--iterations 100 --log-every 50 --sample-every 100 --checkpoint-every 100)
   bench=(--compare-torch --batch-sizes 64 --steps 20 --warmup 5 --rounds 4
          --models dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved)  # a row is printed as it is measured
-  limit_tests=240 limit_train=20 limit_bench=100  # 240 + 7·20 + 100 = 480 s
+  limit_tests=180 limit_train=20 limit_bench=150 limit_profile=60  # 180 + 7·20 + 150 + 60 = 530 s
   "$PYTHON" -c "import xdist" 2>/dev/null && tests=(-n "${WORKERS:-8}" "${tests[@]}")
   if ! reason=$("$PYTHON" -c "from minigrad import backend
 if not backend.cupy_available(): print(backend._cupy_error); raise SystemExit(1)" 2>&1); then
@@ -83,6 +84,7 @@ for run in "gan: gan" "dcgan: dcgan" "dcgan-keras: dcgan --arch keras" "sgan: sg
         --data-dir "$DATA_DIR" --out "$runs/$name" "${train[@]}"
 done
 stage "Training step against PyTorch" $limit_bench "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${bench[@]}"
+[ $rehearsal = 0 ] && stage "Where the DCGAN step's time goes" $limit_profile "$PYTHON" benchmarks/gpu_profile.py --models dcgan --top 20
 
 echo "gpu_check: results in $output$([ $failed = 1 ] && echo '; some stage FAILED')" >&2
 exit $failed
