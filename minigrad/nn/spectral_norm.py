@@ -38,14 +38,18 @@ class SpectralNorm(Module):
     def _unit(self, a):
         return a / (get_array_module(a).sqrt((a * a).sum()) + self.eps)
 
+    def power_iteration(self):
+        """One step of v ← Wᵀu/‖Wᵀu‖, u ← Wv/‖Wv‖ on the raw arrays (no graph)."""
+        matrix = self._matrix().data
+        self.v = self._unit(matrix.T @ self.u)
+        self.u = self._unit(matrix @ self.v)
+
     def sigma(self):
-        """σ = uᵀ W v as a tensor of W (a power-iteration step first, in training)."""
-        matrix = self._matrix()
-        if self.training:
-            self.v = self._unit(matrix.data.T @ self.u)
-            self.u = self._unit(matrix.data @ self.v)
+        """σ = uᵀ W v, a tensor of W with u and v as constants."""
         u, v = Tensor._wrap(self.u[:, None]), Tensor._wrap(self.v[:, None])
-        return (u * (matrix @ v)).sum()
+        return (u * (self._matrix() @ v)).sum()
 
     def forward(self, x):
+        if self.training:
+            self.power_iteration()
         return self.layer.forward(x, weight=self.layer.weight / self.sigma())
