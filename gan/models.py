@@ -95,22 +95,24 @@ def dcgan_init(module):
 
 class InfoGANGenerator(nn.Module):
     """InfoGAN's MNIST generator (Chen et al. 2016, also Lucic et al. 2018): two dense
-    layers, then two transposed convolutions of 4×4 kernels and stride 2 (7 → 14 → 28)."""
+    layers, then two transposed convolutions of 4×4 kernels and stride 2 (7 → 14 → 28).
+    `width` multiplies every hidden layer's size (`--width` of examples/dcgan.py)."""
 
-    def __init__(self, latent_dim=LATENT_DIM):
+    def __init__(self, latent_dim=LATENT_DIM, width=1):
         super().__init__()
+        c1, c2, hidden = 128 * width, 64 * width, 1024 * width
         self.net = nn.Sequential(                                       # z: (N, 100)
-            nn.Dense(latent_dim, 1024),                                 # (N, 1024)
-            nn.BatchNorm(1024),
+            nn.Dense(latent_dim, hidden),                               # (N, 1024)
+            nn.BatchNorm(hidden),
             nn.ReLU(),
-            nn.Dense(1024, 128 * 7 * 7),                                # (N, 6272)
-            nn.BatchNorm(128 * 7 * 7),
+            nn.Dense(hidden, c1 * 7 * 7),                               # (N, 6272)
+            nn.BatchNorm(c1 * 7 * 7),
             nn.ReLU(),
-            nn.Reshape((128, 7, 7)),                                    # (N, 128, 7, 7)
-            nn.ConvTranspose2D(128, 64, 4, stride=2, padding=1),        # (N, 64, 14, 14)
-            nn.BatchNorm(64),
+            nn.Reshape((c1, 7, 7)),                                     # (N, 128, 7, 7)
+            nn.ConvTranspose2D(c1, c2, 4, stride=2, padding=1),         # (N, 64, 14, 14)
+            nn.BatchNorm(c2),
             nn.ReLU(),
-            nn.ConvTranspose2D(64, 1, 4, stride=2, padding=1),          # (N, 1, 28, 28)
+            nn.ConvTranspose2D(c2, 1, 4, stride=2, padding=1),          # (N, 1, 28, 28)
             nn.Tanh(),
         )
         self.apply(dcgan_init)
@@ -121,13 +123,14 @@ class InfoGANGenerator(nn.Module):
 
 class InfoGANDiscriminator(nn.Module):
     """InfoGAN's MNIST discriminator: two 4×4 stride-2 convolutions (28 → 14 → 7), a dense
-    layer of 1024, BatchNorm after every layer but the first and the last."""
+    layer of 1024, BatchNorm after every layer but the first and the last. The shapes in the
+    comments are for width 1."""
 
-    def __init__(self):
+    def __init__(self, width=1):
         super().__init__()
         self.net = nn.Sequential(                                       # x: (N, 1, 28, 28)
-            *infogan_features(),                                        # (N, 1024): see below
-            nn.Dense(1024, 1),                                          # (N, 1) logit of "real"
+            *infogan_features(width),                                   # (N, 1024): see below
+            nn.Dense(1024 * width, 1),                                  # (N, 1) logit of "real"
         )
         self.apply(dcgan_init)
 
@@ -140,19 +143,20 @@ class InfoGANSNDiscriminator(nn.Module):
     in place of its BatchNorm (`--arch infogan-sn`, as TF-GAN's MNIST example): no layer can
     stretch an input by more than 1, which bounds how sharp D can get ahead of G."""
 
-    def __init__(self):
+    def __init__(self, width=1):
         super().__init__()
+        c1, c2, hidden = 64 * width, 128 * width, 1024 * width
         def sn(layer):  # initialised first, so the power iteration starts on the real weights
             return nn.SpectralNorm(layer.apply(dcgan_init))
         self.net = nn.Sequential(                                       # x: (N, 1, 28, 28)
-            sn(nn.Conv2D(1, 64, 4, stride=2, padding=1)),               # (N, 64, 14, 14)
+            sn(nn.Conv2D(1, c1, 4, stride=2, padding=1)),               # (N, 64, 14, 14)
             nn.LeakyReLU(0.1),
-            sn(nn.Conv2D(64, 128, 4, stride=2, padding=1)),             # (N, 128, 7, 7)
+            sn(nn.Conv2D(c1, c2, 4, stride=2, padding=1)),              # (N, 128, 7, 7)
             nn.LeakyReLU(0.1),
             nn.Flatten(),                                               # (N, 6272)
-            sn(nn.Dense(128 * 7 * 7, 1024)),                            # (N, 1024)
+            sn(nn.Dense(c2 * 7 * 7, hidden)),                           # (N, 1024)
             nn.LeakyReLU(0.1),
-            sn(nn.Dense(1024, 1)),                                      # (N, 1) logit of "real"
+            sn(nn.Dense(hidden, 1)),                                    # (N, 1) logit of "real"
         )
 
     def forward(self, x):
@@ -257,18 +261,19 @@ class ConditionalGenerator(nn.Module):
         return self.body(F.concatenate([z, one_hot(labels, self.num_classes)], axis=1))
 
 
-def infogan_features():
+def infogan_features(width=1):
     """InfoGAN's discriminator without its last layer: the features φ(x) the conditional
-    discriminators read the label against, (N, 1, 28, 28) -> (N, 1024)."""
+    discriminators read the label against, (N, 1, 28, 28) -> (N, 1024·width)."""
+    c1, c2, hidden = 64 * width, 128 * width, 1024 * width
     return nn.Sequential(                                               # x: (N, 1, 28, 28)
-        nn.Conv2D(1, 64, 4, stride=2, padding=1),                       # (N, 64, 14, 14)
+        nn.Conv2D(1, c1, 4, stride=2, padding=1),                       # (N, 64, 14, 14)
         nn.LeakyReLU(0.1),
-        nn.Conv2D(64, 128, 4, stride=2, padding=1),                     # (N, 128, 7, 7)
-        nn.BatchNorm(128),
+        nn.Conv2D(c1, c2, 4, stride=2, padding=1),                      # (N, 128, 7, 7)
+        nn.BatchNorm(c2),
         nn.LeakyReLU(0.1),
         nn.Flatten(),                                                   # (N, 6272)
-        nn.Dense(128 * 7 * 7, 1024),                                    # (N, 1024)
-        nn.BatchNorm(1024),
+        nn.Dense(c2 * 7 * 7, hidden),                                   # (N, 1024)
+        nn.BatchNorm(hidden),
         nn.LeakyReLU(0.1),
     )
 

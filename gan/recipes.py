@@ -107,9 +107,25 @@ class DCGANOptions:
                                 "normalisation in D instead of BatchNorm, or the Keras tutorial's",
                      choices=tuple(models.DCGAN_ARCHITECTURES))
     lr_decay_start: float = lr_decay_flag(1.0)
+    width: int = flag(1, "multiplies the size of every hidden layer of InfoGAN's networks")
+    real_label: float = flag(1.0, "D's target for real images; 0.9 is one-sided label smoothing "
+                                  "(Salimans et al. 2016)")
 
     def check(self, config):
         check_lr_decay(self)
+        if self.width < 1:
+            raise ConfigError(f"--width must be at least 1, got {self.width}")
+        if self.width != 1 and self.arch == "keras":
+            raise ConfigError("--width scales InfoGAN's networks; the Keras tutorial's keep their size")
+        if not 0.5 < self.real_label <= 1:
+            raise ConfigError(f"--real-label must be in (0.5, 1], got {self.real_label}")
+
+
+def dcgan_networks(options):
+    generator, discriminator = models.DCGAN_ARCHITECTURES[options.arch]
+    if options.arch == "keras":
+        return generator(), discriminator()
+    return generator(width=options.width), discriminator(width=options.width)
 
 
 # The Keras tutorial's networks keep the settings of their documented runs (docs/results.md).
@@ -118,8 +134,8 @@ KERAS_DCGAN_DEFAULTS = dict(iterations=10_000, batch_size=128, lr=2e-4, g_lr=Non
 DCGAN = Recipe(
     name="dcgan",
     summary="Train a DCGAN on MNIST: InfoGAN's networks (--arch infogan) or the Keras tutorial's.",
-    networks=lambda options: tuple(network() for network in models.DCGAN_ARCHITECTURES[options.arch]),
-    step=lambda options: steps.gan_step,
+    networks=dcgan_networks,
+    step=lambda options: functools.partial(steps.gan_step, real_label=options.real_label),
     batches=image_batches,
     # Adam(β₁ 0.5) and N(0, 0.02) weights as in the DCGAN paper, batches of 64; G learns
     # at InfoGAN's 1e-3, D at 2e-4, and samples come from a moving average of G's weights

@@ -53,9 +53,11 @@ def latent_noise(n, latent_dim, distribution="normal"):
     return Tensor._wrap(draw((n, latent_dim), minigrad.float32))
 
 
-def discriminator_loss(real_logits, fake_logits):
-    """-log D(x) - log(1 - D(G(z))) on logits: real images are 1, generated ones 0."""
-    return (F.binary_cross_entropy_with_logits(real_logits, 1.0)
+def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+    """-log D(x) - log(1 - D(G(z))) on logits: real images are 1, generated ones 0. A
+    `real_label` below 1 (one-sided label smoothing) keeps D from pushing real logits ever
+    higher; the fakes' target stays 0, so D still pulls G towards the data."""
+    return (F.binary_cross_entropy_with_logits(real_logits, real_label)
             + F.binary_cross_entropy_with_logits(fake_logits, 0.0))
 
 
@@ -81,7 +83,7 @@ def optimizer_step(optimizer, loss):
 
 
 # ----------------------------------------------------------------------------- steps
-def gan_step(nets, batches):
+def gan_step(nets, batches, real_label=1.0):
     """One iteration of the GAN game (vanilla GAN and DCGAN) on a batch of real images."""
     G, D = nets.generator, nets.discriminator
     real = batches.next_images()                                  # (N, 1, 28, 28)
@@ -90,7 +92,7 @@ def gan_step(nets, batches):
     # Discriminator: real images are 1, generated ones 0. fake.detach() keeps this loss
     # from reaching the generator.
     real_logits, fake_logits = D(real), D(fake.detach())
-    d_loss = discriminator_loss(real_logits, fake_logits)
+    d_loss = discriminator_loss(real_logits, fake_logits, real_label)
     optimizer_step(nets.d_optimizer, d_loss)
 
     # Generator: the non-saturating loss -log D(G(z)), i.e. "call the fakes real"; the
@@ -135,7 +137,7 @@ def sgan_step(nets, batches):
     fake = G(latent_noise(unlabeled.shape[0], nets.latent_dim))
     real_logits = models.real_fake_logit(D(unlabeled))
     fake_logits = models.real_fake_logit(D(fake.detach()))
-    d_loss = discriminator_loss(real_logits, fake_logits)
+    d_loss = discriminator_loss(real_logits, fake_logits, real_label)
     optimizer_step(nets.d_optimizer, d_loss)
 
     # Generator: non-saturating, on D's real-versus-fake logit; only G's optimizer steps.
@@ -158,7 +160,7 @@ def projection_step(nets, batches):
 
     # Discriminator: "real and of class y" is 1, "generated for class y" is 0.
     real_logits, fake_logits = D(real, labels), D(fake.detach(), labels)
-    d_loss = discriminator_loss(real_logits, fake_logits)
+    d_loss = discriminator_loss(real_logits, fake_logits, real_label)
     optimizer_step(nets.d_optimizer, d_loss)
 
     # Generator: non-saturating, "call the fakes real, of the class they were drawn for".
