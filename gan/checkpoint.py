@@ -189,17 +189,19 @@ def module_state(arrays, name):
     return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
-def load_training(path, *, kind, config, modules, optimizers, free_keys=()):
+def load_training(path, *, kind, config, modules, optimizers, free_keys=(), defaults=None):
     """Load a checkpoint into `modules` and `optimizers` (in place) and return
     (iteration, arrays, state). Refuses, with a message saying what differs, a checkpoint
     of another model kind, of another config (keys in `free_keys` may differ: the length
-    of the run, where it logs), or whose weights have other names or shapes."""
+    of the run, where it logs), or whose weights have other names or shapes. A key the
+    checkpoint lacks counts as its value in `defaults` (a flag added since it was made)."""
     arrays, meta = read_training(path)
     if meta["kind"] != kind:
         raise CheckpointError(f"{path} holds a {meta['kind']!r} model; this run trains {kind!r}")
-    differences = [f"{key}: checkpoint {meta['config'].get(key)!r}, this run {config.get(key)!r}"
-                   for key in sorted(set(meta["config"]) | set(config))
-                   if key not in free_keys and meta["config"].get(key) != config.get(key)]
+    saved = {**(defaults or {}), **meta["config"]}
+    differences = [f"{key}: checkpoint {saved.get(key)!r}, this run {config.get(key)!r}"
+                   for key in sorted(set(saved) | set(config))
+                   if key not in free_keys and saved.get(key) != config.get(key)]
     if differences:
         raise CheckpointError(f"{path} was made with other settings; run again with the same "
                               "ones to resume, or start a new run:\n  " + "\n  ".join(differences))

@@ -89,6 +89,12 @@ def options_fields(options_class):
     return dataclasses.fields(options_class) if options_class is not None else ()
 
 
+def option_defaults(options_class):
+    """{flag: default} of a recipe's options: the values of a checkpoint made before a flag
+    existed (a new flag's default keeps the model as it was)."""
+    return {f.name: f.default for f in options_fields(options_class)}
+
+
 def flag(default, help, **argparse_settings):
     """A field of a recipe's options dataclass: its default, and what its command-line flag
     says (`help`, and argparse settings such as `choices` or `type`)."""

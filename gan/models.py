@@ -121,6 +121,29 @@ class InfoGANGenerator(nn.Module):
         return self.net(z)
 
 
+class CodedGenerator(nn.Module):
+    """InfoGAN's generator with its categorical latent code (Chen et al. 2016, `--code`): a
+    code c, one of 10, that G must draw so that D's second head can read it back. c is read
+    off the noise itself, c = argmax z[:, :10] (uniform over the 10: the draws are i.i.d.),
+    and G sees onehot(c) joined to z[:, 10:]. Being a function of z, the code needs nothing
+    new from sampling, grids or moving averages; the step recovers it with `latent_code`."""
+
+    def __init__(self, latent_dim=LATENT_DIM, num_codes=NUM_CLASSES, width=1):
+        super().__init__()
+        self.num_codes = num_codes
+        self.body = InfoGANGenerator(latent_dim, width)   # onehot(c) (10) + z[:, 10:] (90)
+
+    def forward(self, z):
+        code = one_hot(latent_code(z, self.num_codes), self.num_codes)   # (N, 10)
+        return self.body(F.concatenate([code, z[:, self.num_codes:]], axis=1))
+
+
+def latent_code(z, num_codes=NUM_CLASSES):
+    """The categorical code of latent vectors z (N, latent_dim): the index of the largest of
+    the first `num_codes` entries, an integer tensor (N,)."""
+    return Tensor._wrap(z.data[:, :num_codes].argmax(axis=1))
+
+
 class InfoGANDiscriminator(nn.Module):
     """InfoGAN's MNIST discriminator: two 4×4 stride-2 convolutions (28 → 14 → 7), a dense
     layer of 1024, BatchNorm after every layer but the first and the last. The shapes in the
@@ -304,13 +327,14 @@ class ProjectionDiscriminator(nn.Module):
 class ACGANDiscriminator(nn.Module):
     """InfoGAN's features φ(x) with two heads (AC-GAN, Odena et al. 2017): the logit of
     "real" (N, 1) and the logits of the 10 classes (N, 10). D(x) returns both; the label
-    enters the loss, not the network."""
+    enters the loss, not the network. InfoGAN's D with its code head Q is the same network
+    (`--code` of examples/dcgan.py)."""
 
-    def __init__(self, num_classes=NUM_CLASSES):
+    def __init__(self, num_classes=NUM_CLASSES, width=1):
         super().__init__()
-        self.features = infogan_features()                              # (N, 1024)
-        self.real_fake = nn.Dense(1024, 1)                              # (N, 1) logit of "real"
-        self.classes = nn.Dense(1024, num_classes)                      # (N, 10) class logits
+        self.features = infogan_features(width)                         # (N, 1024)
+        self.real_fake = nn.Dense(1024 * width, 1)                      # (N, 1) logit of "real"
+        self.classes = nn.Dense(1024 * width, num_classes)              # (N, 10) class logits
         self.apply(dcgan_init)
 
     def forward(self, x):

@@ -110,22 +110,32 @@ class DCGANOptions:
     width: int = flag(1, "multiplies the size of every hidden layer of InfoGAN's networks")
     real_label: float = flag(1.0, "D's target for real images; 0.9 is one-sided label smoothing "
                                   "(Salimans et al. 2016)")
+    code: bool = flag(False, "InfoGAN's categorical latent code: G draws one of 10 codes that a "
+                             "second head of D must read back (its mutual-information term)")
 
     def check(self, config):
         check_lr_decay(self)
-        if self.width < 1:
-            raise ConfigError(f"--width must be at least 1, got {self.width}")
         if self.width != 1 and self.arch == "keras":
             raise ConfigError("--width scales InfoGAN's networks; the Keras tutorial's keep their size")
         if not 0.5 < self.real_label <= 1:
             raise ConfigError(f"--real-label must be in (0.5, 1], got {self.real_label}")
+        if self.code and self.arch != "infogan":
+            raise ConfigError(f"--code is InfoGAN's latent code, for --arch infogan; not {self.arch}")
 
 
 def dcgan_networks(options):
+    if options.code:  # D's second head reads the code back: AC-GAN's two-headed network
+        return (models.CodedGenerator(width=options.width),
+                models.ACGANDiscriminator(width=options.width))
     generator, discriminator = models.DCGAN_ARCHITECTURES[options.arch]
     if options.arch == "keras":
         return generator(), discriminator()
     return generator(width=options.width), discriminator(width=options.width)
+
+
+def dcgan_step(options):
+    step = steps.infogan_step if options.code else steps.gan_step
+    return functools.partial(step, real_label=options.real_label)
 
 
 # The Keras tutorial's networks keep the settings of their documented runs (docs/results.md).
@@ -135,7 +145,7 @@ DCGAN = Recipe(
     name="dcgan",
     summary="Train a DCGAN on MNIST: InfoGAN's networks (--arch infogan) or the Keras tutorial's.",
     networks=dcgan_networks,
-    step=lambda options: functools.partial(steps.gan_step, real_label=options.real_label),
+    step=dcgan_step,
     batches=image_batches,
     # Adam(β₁ 0.5) and N(0, 0.02) weights as in the DCGAN paper, batches of 64; G learns
     # at InfoGAN's 1e-3, D at 2e-4, and samples come from a moving average of G's weights

@@ -26,7 +26,7 @@ import numpy as np
 import minigrad
 
 from . import checkpoint, cli, models, recipes
-from .config import options_fields
+from .config import option_defaults, options_fields
 
 BYTES_PER_IMAGE = 28 * 28 * 4  # float32
 
@@ -37,7 +37,8 @@ def load_generator(path, raw=False):
     arrays, meta = checkpoint.read_training(path)
     try:
         recipe = recipes.get_recipe(meta["kind"])
-        options = recipe.options(**{f.name: meta["config"][f.name] for f in
+        saved = {**option_defaults(recipe.options), **meta["config"]}
+        options = recipe.options(**{f.name: saved[f.name] for f in
                                     options_fields(recipe.options)}) if recipe.options else None
         generator, _ = recipe.networks(options)
     except (ValueError, KeyError, TypeError) as e:

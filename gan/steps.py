@@ -105,6 +105,32 @@ def gan_step(nets, batches, real_label=1.0):
             "d_acc_fake": fraction(fake_logits.data < 0)}
 
 
+def infogan_step(nets, batches, real_label=1.0):
+    """The DCGAN's game plus InfoGAN's mutual-information term (`--code`): D's second head
+    guesses the categorical code c = latent_code(z) of each fake, and D and G both minimise
+    the cross-entropy of the guess: G learns to draw its 10 codes so that they can be told
+    apart, which on MNIST are the 10 digits, and no fake falls between two of them."""
+    G, D = nets.generator, nets.discriminator
+    real = batches.next_images()                                  # (N, 1, 28, 28)
+    z = latent_noise(real.shape[0], nets.latent_dim)
+    codes = models.latent_code(z)                                 # (N,) in 0..9
+    fake = G(z)
+
+    (real_logits, _), (fake_logits, fake_codes) = D(real), D(fake.detach())
+    d_loss = (discriminator_loss(real_logits, fake_logits, real_label)
+              + F.cross_entropy(fake_codes, codes))
+    optimizer_step(nets.d_optimizer, d_loss)
+
+    fake_logits_g, fake_codes_g = D(fake)
+    g_loss = generator_loss(fake_logits_g) + F.cross_entropy(fake_codes_g, codes)
+    optimizer_step(nets.g_optimizer, g_loss)
+
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "d_acc_real": fraction(real_logits.data > 0),
+            "d_acc_fake": fraction(fake_logits.data < 0),
+            "code_acc": fraction(fake_codes_g.data.argmax(axis=1) == codes.data)}
+
+
 def supervised_loss(D, images, labels):
     """Cross-entropy of D's class logits on a labelled batch, and the batch accuracy."""
     class_logits = D(images)
@@ -137,7 +163,7 @@ def sgan_step(nets, batches):
     fake = G(latent_noise(unlabeled.shape[0], nets.latent_dim))
     real_logits = models.real_fake_logit(D(unlabeled))
     fake_logits = models.real_fake_logit(D(fake.detach()))
-    d_loss = discriminator_loss(real_logits, fake_logits, real_label)
+    d_loss = discriminator_loss(real_logits, fake_logits)
     optimizer_step(nets.d_optimizer, d_loss)
 
     # Generator: non-saturating, on D's real-versus-fake logit; only G's optimizer steps.
@@ -160,7 +186,7 @@ def projection_step(nets, batches):
 
     # Discriminator: "real and of class y" is 1, "generated for class y" is 0.
     real_logits, fake_logits = D(real, labels), D(fake.detach(), labels)
-    d_loss = discriminator_loss(real_logits, fake_logits, real_label)
+    d_loss = discriminator_loss(real_logits, fake_logits)
     optimizer_step(nets.d_optimizer, d_loss)
 
     # Generator: non-saturating, "call the fakes real, of the class they were drawn for".

@@ -27,7 +27,7 @@ from minigrad import backend, optim
 from minigrad.nn import ExponentialMovingAverage
 
 from . import checkpoint, data, models
-from .config import ConfigError
+from .config import ConfigError, option_defaults
 from .recipes import TrainingData
 from .steps import Networks
 
@@ -148,7 +148,7 @@ def resume(run, path):
     """Continue `run` from the checkpoint at `path`, exactly where it stopped."""
     run.iteration, arrays, state = checkpoint.load_training(
         path, kind=run.recipe.name, config=checkpoint_config(run), modules=run.modules(),
-        optimizers=run.optimizers())
+        optimizers=run.optimizers(), defaults=option_defaults(run.recipe.options))
     try:
         run.fixed_noise = arrays["fixed_noise"]
         backend.set_rng_state(state["rng"])

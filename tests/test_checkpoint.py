@@ -76,6 +76,23 @@ def test_a_checkpoint_made_with_other_settings_is_refused_naming_them(mnist_dir,
     assert "beta1: checkpoint 0.5, this run 0.9" in err
 
 
+def test_a_checkpoint_made_before_a_flag_existed_resumes_and_samples_with_its_default(mnist_dir, tmp_path):
+    """A flag added later (here the DCGAN's --width and --real-label) must not strand the runs
+    made before it: a checkpoint without the key counts as having the flag's default."""
+    common = ("--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir)
+    assert run_example("dcgan", *common) == 0
+    path = tmp_path / "latest.npz"
+    arrays, meta = checkpoint.load_npz(path)
+    for key in ("width", "real_label"):
+        del meta["config"][key]
+    checkpoint.save_npz(path, arrays, meta)
+    assert run_example("dcgan", *common, "--iterations", 3, "--resume") == 0
+    assert run_example("dcgan", *common, "--iterations", 4, "--resume", "--width", 2) == 1
+    from gan import sample
+    generator, _ = sample.load_generator(path)
+    assert generator.net[0].weight.shape == (1024, 100)   # width 1: Dense(100, 1024)
+
+
 def test_a_resumed_run_may_lower_its_learning_rate(mnist_dir, tmp_path):
     """The way on after a divergence: the last good checkpoint, with a smaller --lr."""
     common = ("--batch-size", 8, "--limit", 64, "--out", tmp_path, "--data-dir", mnist_dir)

@@ -49,14 +49,15 @@ def test_gradients_through_w_over_sigma_match_finite_differences(name):
 
 def test_training_moves_u_and_v_and_evaluation_keeps_them():
     layer, x = make("dense")
-    u, v = layer.u.copy(), layer.v.copy()
+    host = minigrad.backend.to_numpy   # u and v live on the layer's device
+    u, v = host(layer.u), host(layer.v)
     with layer.evaluating():
         layer(x)
-    np.testing.assert_array_equal(layer.u, u)
-    np.testing.assert_array_equal(layer.v, v)
+    np.testing.assert_array_equal(host(layer.u), u)
+    np.testing.assert_array_equal(host(layer.v), v)
     layer(x)
     layer(x)          # the first step's v is the initial one: u had not moved yet
-    assert not np.allclose(layer.u, u) and not np.allclose(layer.v, v)
+    assert not np.allclose(host(layer.u), u) and not np.allclose(host(layer.v), v)
     assert [name for name, _ in layer.named_buffers()] == ["u", "v"]
     assert [name for name, _ in layer.named_parameters()] == ["layer.weight", "layer.bias"]
 
