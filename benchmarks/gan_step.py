@@ -91,7 +91,8 @@ class Row(NamedTuple):
 
 
 # The benchmarked models, by the name of their row.
-MODELS = {"gan": Row("gan", {}), "dcgan": Row("dcgan", {"arch": "infogan"}),
+MODELS = {"gan": Row("gan", {}), "dcgan": Row("dcgan", {"arch": "infogan-code"}),
+          "dcgan-infogan": Row("dcgan", {"arch": "infogan"}),
           "dcgan-keras": Row("dcgan", {"arch": "keras"}), "sgan": Row("sgan", {}),
           "wgan_gp": Row("wgan_gp", {}), "cgan": Row("cgan", {"discriminator": "projection"}, labels=True),
           "sgan_improved": Row("sgan_improved", {})}
@@ -502,10 +503,13 @@ def check_reference():
                     torch_a.copy_(torch.from_numpy(a))
             ours.eval(), theirs.eval()
             with minigrad.no_grad():
-                y = ours(*(minigrad.tensor(a, dtype=a.dtype) for a in inputs)).numpy()  # labels int64
+                ys = ours(*(minigrad.tensor(a, dtype=a.dtype) for a in inputs))  # labels int64
             with torch.no_grad():
-                torch_y = theirs(*(torch.from_numpy(a) for a in inputs)).numpy()
-            difference = float(np.abs(y - torch_y).max())
+                torch_ys = theirs(*(torch.from_numpy(a) for a in inputs))
+            if not isinstance(ys, tuple):  # a two-headed D returns (logit, class logits)
+                ys, torch_ys = (ys,), (torch_ys,)
+            y = ys[0].numpy()
+            difference = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(ys, torch_ys))
             worst = max(worst, difference)
             print(f"{kind:13s} {type(ours).__name__:24s} output {y.shape}: max |ours − PyTorch| = {difference:.1e}")
     if worst > 1e-4:

@@ -4,8 +4,11 @@ Each `make_*` returns (G, D, step). `step(labeled, labels, unlabeled)` runs one 
 of gan/trainers.py's loop: the same work as the recipe's step in gan/steps.py, in the same
 order, then the moving average the recipe keeps. A model reads what it needs:
 
-- gan, dcgan, dcgan-keras: `step(real)`: fake = G(z); D step on D(real) and
+- gan, dcgan-infogan, dcgan-keras: `step(real)`: fake = G(z); D step on D(real) and
   D(fake.detach()); G step with the non-saturating loss on D(fake). Losses on logits.
+- dcgan (the default, --arch infogan-code): `step(real)`, the same game with InfoGAN's
+  categorical code c = argmax z[:, :10], fed to G one-hot; D's second head guesses c of the
+  fakes, and the cross-entropy of its guess joins D's loss and G's (infogan_step).
 - cgan: `step(real, labels)`, the same game given the real batch's labels: G(z, y), and the
   projection discriminator D(x, y) = ψ(φ(x)) + ⟨e_y, φ(x)⟩ (projection_step).
 - sgan: `step(labeled, labels, unlabeled)`: a supervised D step (cross-entropy on the
@@ -189,6 +192,68 @@ def make_dcgan_infogan(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
     _dcgan_init(G)
     _dcgan_init(D)
     step = _gan_step(G, D, _adam(G, g_lr, beta1), _adam(D, lr, beta1), device)
+    return G, D, _averaging(step, G, ema)
+
+
+class CodedGenerator(nn.Module):
+    """gan/models.py's: InfoGAN's generator on onehot(c) joined to z[:, 10:], where the
+    categorical code c = argmax z[:, :10] is read off the noise."""
+
+    def __init__(self, num_codes=10):
+        super().__init__()
+        self.num_codes = num_codes
+        self.body = _infogan_generator()                 # (N, 100) -> (N, 1, 28, 28)
+
+    def forward(self, z):
+        code = F.one_hot(z[:, :self.num_codes].argmax(1), self.num_codes).to(z.dtype)
+        return self.body(torch.cat([code, z[:, self.num_codes:]], 1))
+
+
+class TwoHeadedDiscriminator(nn.Module):
+    """gan/models.py's ACGANDiscriminator: InfoGAN's features φ(x), a real-versus-fake logit
+    (N, 1) and 10 class (or code) logits (N, 10)."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.features = _infogan_features()              # (N, 1024)
+        self.real_fake = nn.Linear(1024, 1)              # (N, 1)
+        self.classes = nn.Linear(1024, num_classes)      # (N, 10)
+
+    def forward(self, x):
+        h = self.features(x)
+        return self.real_fake(h), self.classes(h)
+
+
+def _infogan_step(G, D, optG, optD, device):
+    """gan/steps.py's infogan_step: gan_step plus the cross-entropy of D's guess of the code,
+    in D's loss and in G's."""
+    def step(real, *unused):
+        z = torch.randn(real.shape[0], LATENT, device=device)
+        codes = z[:, :10].argmax(1)
+        fake = G(z)
+        (real_logits, _), (fake_logits, fake_codes) = D(real), D(fake.detach())
+        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+                  + F.cross_entropy(fake_codes, codes))
+        _optimizer_step(optD, d_loss)
+        fake_logits_g, fake_codes_g = D(fake)
+        g_loss = (F.binary_cross_entropy_with_logits(fake_logits_g, torch.ones_like(fake_logits_g))
+                  + F.cross_entropy(fake_codes_g, codes))
+        _optimizer_step(optG, g_loss)
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+                "d_acc_real": (real_logits > 0).float().mean().item(),
+                "d_acc_fake": (fake_logits < 0).float().mean().item(),
+                "code_acc": (fake_codes_g.argmax(1) == codes).float().mean().item()}
+    return step
+
+
+def make_dcgan_infogan_code(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
+    """The DCGAN's default (--arch infogan-code): InfoGAN's networks with its categorical
+    code, G at g_lr, the moving average of G's weights."""
+    G, D = CodedGenerator().to(device), TwoHeadedDiscriminator().to(device)
+    _dcgan_init(G)
+    _dcgan_init(D)
+    step = _infogan_step(G, D, _adam(G, g_lr, beta1), _adam(D, lr, beta1), device)
     return G, D, _averaging(step, G, ema)
 
 
@@ -431,5 +496,6 @@ def make_sgan_improved(device="cpu", lr=3e-3, beta1=0.5, d_ema=0.9999):
     return G, D, _averaging(step, D, d_ema)
 
 
-MODELS = {"gan": make_mlp, "dcgan": make_dcgan_infogan, "dcgan-keras": make_dcgan, "sgan": make_sgan,
+MODELS = {"gan": make_mlp, "dcgan": make_dcgan_infogan_code, "dcgan-infogan": make_dcgan_infogan,
+          "dcgan-keras": make_dcgan, "sgan": make_sgan,
           "wgan_gp": make_wgan_gp, "cgan": make_cgan, "sgan_improved": make_sgan_improved}

@@ -122,7 +122,8 @@ class InfoGANGenerator(nn.Module):
 
 
 class CodedGenerator(nn.Module):
-    """InfoGAN's generator with its categorical latent code (Chen et al. 2016, `--code`): a
+    """InfoGAN's generator with its categorical latent code (Chen et al. 2016; the DCGAN's
+    default, `--arch infogan-code`): a
     code c, one of 10, that G must draw so that D's second head can read it back. c is read
     off the noise itself, c = argmax z[:, :10] (uniform over the 10: the draws are i.i.d.),
     and G sees onehot(c) joined to z[:, 10:]. Being a function of z, the code needs nothing
@@ -230,20 +231,14 @@ class KerasDCGANDiscriminator(nn.Module):
         return self.net(x)
 
 
-DCGAN_ARCHITECTURES = {  # --arch of examples/dcgan.py
-    "infogan": (InfoGANGenerator, InfoGANDiscriminator),
-    "infogan-sn": (InfoGANGenerator, InfoGANSNDiscriminator),
-    "keras": (KerasDCGANGenerator, KerasDCGANDiscriminator),
-}
-
-
 # ----------------------------------------------------------------------------- WGAN-GP
 class WGANCritic(nn.Module):
     """InfoGAN's discriminator with LayerNorm in place of BatchNorm: the gradient penalty is
     taken per image, and batch statistics would tie each image's score to the others'.
-    Returns an unbounded score (N, 1), not a logit: higher means more real."""
+    Returns an unbounded score (N, 1), not a logit: higher means more real. With `num_codes`
+    (`--code`), a second head guesses InfoGAN's categorical code from the same features."""
 
-    def __init__(self):
+    def __init__(self, num_codes=0):
         super().__init__()
         self.net = nn.Sequential(                                       # x: (N, 1, 28, 28)
             nn.Conv2D(1, 64, 4, stride=2, padding=1),                   # (N, 64, 14, 14)
@@ -257,10 +252,17 @@ class WGANCritic(nn.Module):
             nn.LeakyReLU(0.2),
             nn.Dense(1024, 1),                                          # (N, 1) score
         )
+        if num_codes:
+            self.code_head = nn.Dense(1024, num_codes)                  # (N, 10) code logits
         self.apply(dcgan_init)
 
     def forward(self, x):
         return self.net(x)
+
+    def heads(self, x):
+        """(score (N, 1), code logits (N, num_codes)) from one pass."""
+        h = self.net[:-1](x)                                            # (N, 1024)
+        return self.net[-1](h), self.code_head(h)
 
 
 # ----------------------------------------------------------------------------- conditional GAN
@@ -328,7 +330,7 @@ class ACGANDiscriminator(nn.Module):
     """InfoGAN's features φ(x) with two heads (AC-GAN, Odena et al. 2017): the logit of
     "real" (N, 1) and the logits of the 10 classes (N, 10). D(x) returns both; the label
     enters the loss, not the network. InfoGAN's D with its code head Q is the same network
-    (`--code` of examples/dcgan.py)."""
+    (`--arch infogan-code`, the DCGAN's default)."""
 
     def __init__(self, num_classes=NUM_CLASSES, width=1):
         super().__init__()

@@ -101,17 +101,24 @@ def linear_decay(start):
 
 
 # ----------------------------------------------------------------------------- DCGAN
+DCGAN_ARCHITECTURES = {  # --arch of examples/dcgan.py
+    "infogan-code": (models.CodedGenerator, models.ACGANDiscriminator),
+    "infogan": (models.InfoGANGenerator, models.InfoGANDiscriminator),
+    "infogan-sn": (models.InfoGANGenerator, models.InfoGANSNDiscriminator),
+    "keras": (models.KerasDCGANGenerator, models.KerasDCGANDiscriminator),
+}
+
+
 @dataclass
 class DCGANOptions:
-    arch: str = flag("infogan", "the networks: InfoGAN's MNIST model, the same with spectral "
-                                "normalisation in D instead of BatchNorm, or the Keras tutorial's",
-                     choices=tuple(models.DCGAN_ARCHITECTURES))
+    arch: str = flag("infogan-code", "the networks: InfoGAN's MNIST model with its categorical "
+                                     "latent code, without it, without it and with spectral "
+                                     "normalisation in D instead of BatchNorm, or the Keras tutorial's",
+                     choices=tuple(DCGAN_ARCHITECTURES))
     lr_decay_start: float = lr_decay_flag(1.0)
     width: int = flag(1, "multiplies the size of every hidden layer of InfoGAN's networks")
     real_label: float = flag(1.0, "D's target for real images; 0.9 is one-sided label smoothing "
                                   "(Salimans et al. 2016)")
-    code: bool = flag(False, "InfoGAN's categorical latent code: G draws one of 10 codes that a "
-                             "second head of D must read back (its mutual-information term)")
 
     def check(self, config):
         check_lr_decay(self)
@@ -119,43 +126,44 @@ class DCGANOptions:
             raise ConfigError("--width scales InfoGAN's networks; the Keras tutorial's keep their size")
         if not 0.5 < self.real_label <= 1:
             raise ConfigError(f"--real-label must be in (0.5, 1], got {self.real_label}")
-        if self.code and self.arch != "infogan":
-            raise ConfigError(f"--code is InfoGAN's latent code, for --arch infogan; not {self.arch}")
 
 
 def dcgan_networks(options):
-    if options.code:  # D's second head reads the code back: AC-GAN's two-headed network
-        return (models.CodedGenerator(width=options.width),
-                models.ACGANDiscriminator(width=options.width))
-    generator, discriminator = models.DCGAN_ARCHITECTURES[options.arch]
+    generator, discriminator = DCGAN_ARCHITECTURES[options.arch]
     if options.arch == "keras":
         return generator(), discriminator()
     return generator(width=options.width), discriminator(width=options.width)
 
 
 def dcgan_step(options):
-    step = steps.infogan_step if options.code else steps.gan_step
+    step = steps.infogan_step if options.arch == "infogan-code" else steps.gan_step
     return functools.partial(step, real_label=options.real_label)
 
 
-# The Keras tutorial's networks keep the settings of their documented runs (docs/results.md).
-KERAS_DCGAN_DEFAULTS = dict(iterations=10_000, batch_size=128, lr=2e-4, g_lr=None, ema=0.0)
+# The other networks keep the settings of their documented runs (docs/results.md).
+DCGAN_ARCH_DEFAULTS = {
+    "infogan": dict(batch_size=64),
+    "infogan-sn": dict(batch_size=64),
+    "keras": dict(iterations=10_000, batch_size=128, lr=2e-4, g_lr=None, ema=0.0),
+}
 
 DCGAN = Recipe(
     name="dcgan",
-    summary="Train a DCGAN on MNIST: InfoGAN's networks (--arch infogan) or the Keras tutorial's.",
+    summary="Train a DCGAN on MNIST: InfoGAN's networks and latent code (--arch infogan-code), "
+            "the networks alone, or the Keras tutorial's.",
     networks=dcgan_networks,
     step=dcgan_step,
     batches=image_batches,
-    # Adam(β₁ 0.5) and N(0, 0.02) weights as in the DCGAN paper, batches of 64; G learns
+    # Adam(β₁ 0.5) and N(0, 0.02) weights as in the DCGAN paper, batches of 128; G learns
     # at InfoGAN's 1e-3, D at 2e-4, and samples come from a moving average of G's weights
     # (docs/results.md measures each choice).
-    defaults=dict(iterations=5_000, batch_size=64, lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999,
+    defaults=dict(iterations=5_000, batch_size=128, lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999,
                   log_every=50, sample_every=500, checkpoint_every=500),
     options=DCGANOptions,
-    defaults_for=lambda options: KERAS_DCGAN_DEFAULTS if options.arch == "keras" else {},
-    defaults_note="With --arch keras the defaults are those of its documented runs: 10,000 "
-                  "iterations of 128 at lr 2e-4 for both networks, no moving average.",
+    defaults_for=lambda options: DCGAN_ARCH_DEFAULTS.get(options.arch, {}),
+    defaults_note="The other architectures' defaults are those of their documented runs: "
+                  "batches of 64 for infogan and infogan-sn; for keras 10,000 iterations of "
+                  "128 at lr 2e-4 for both networks, no moving average.",
     lr_schedule=lambda options: linear_decay(options.lr_decay_start),
 )
 
@@ -272,14 +280,22 @@ SGAN_IMPROVED = Recipe(
 class WGANGPOptions:
     n_critic: int = flag(5, "critic steps per generator step")
     gp_weight: float = flag(10.0, "λ, the weight of the gradient penalty")
+    code: bool = flag(False, "InfoGAN's categorical latent code, as the DCGAN's default: G draws "
+                             "one of 10 codes that a second head of the critic must read back")
+
+
+def wgan_gp_networks(options):
+    if options.code:
+        return models.CodedGenerator(), models.WGANCritic(num_codes=models.NUM_CLASSES)
+    return models.InfoGANGenerator(), models.WGANCritic()
 
 
 WGAN_GP = Recipe(
     name="wgan_gp",
     summary="Train a Wasserstein GAN with gradient penalty (WGAN-GP) on MNIST.",
-    networks=lambda options: (models.InfoGANGenerator(), models.WGANCritic()),
+    networks=wgan_gp_networks,
     step=lambda options: functools.partial(steps.wgan_gp_step, n_critic=options.n_critic,
-                                           gp_weight=options.gp_weight),
+                                           gp_weight=options.gp_weight, code=options.code),
     batches=image_batches,
     # Gulrajani et al.'s settings: Adam(1e-4, β = (0.5, 0.9)), 5 critic steps, λ = 10;
     # an iteration is one generator step (and n_critic batches).

@@ -106,7 +106,7 @@ def gan_step(nets, batches, real_label=1.0):
 
 
 def infogan_step(nets, batches, real_label=1.0):
-    """The DCGAN's game plus InfoGAN's mutual-information term (`--code`): D's second head
+    """The DCGAN's game plus InfoGAN's mutual-information term (`--arch infogan-code`): D's second head
     guesses the categorical code c = latent_code(z) of each fake, and D and G both minimise
     the cross-entropy of the guess: G learns to draw its 10 codes so that they can be told
     apart, which on MNIST are the 10 digits, and no fake falls between two of them."""
@@ -274,23 +274,39 @@ def gradient_penalty(D, real, fake):
     return ((norms - 1) ** 2).mean()
 
 
-def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0):
+def score_and_code_loss(D, fake, z, code):
+    """The critic's scores of the fakes G(z), and with InfoGAN's code (`--code`) the
+    cross-entropy of its guess of their codes (else 0)."""
+    if not code:
+        return D(fake), 0.0
+    scores, code_logits = D.heads(fake)
+    return scores, F.cross_entropy(code_logits, models.latent_code(z))
+
+
+def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0, code=False):
     """One WGAN-GP iteration: `n_critic` critic steps, then one generator step.
 
     The critic D maximises D(real) − D(fake), an estimate of the Wasserstein distance, kept
-    1-Lipschitz by the gradient penalty; the generator minimises −D(G(z)).
+    1-Lipschitz by the gradient penalty; the generator minimises −D(G(z)). With `code`,
+    both also minimise the cross-entropy of the critic's guess of the fakes' codes, as the
+    DCGAN's infogan_step.
     """
     G, D = nets.generator, nets.discriminator
     for _ in range(n_critic):
         real = batches.next_images()                                  # (N, 1, 28, 28)
+        z = latent_noise(real.shape[0], nets.latent_dim)
         with minigrad.no_grad():  # the critic's fakes: no graph through G to keep
-            fake = G(latent_noise(real.shape[0], nets.latent_dim))
-        wasserstein = D(real).mean() - D(fake).mean()
+            fake = G(z)
+        real_scores = D(real)
+        fake_scores, code_loss = score_and_code_loss(D, fake, z, code)
+        wasserstein = real_scores.mean() - fake_scores.mean()
         penalty = gradient_penalty(D, real, fake)
-        d_loss = -wasserstein + gp_weight * penalty
+        d_loss = -wasserstein + gp_weight * penalty + code_loss
         optimizer_step(nets.d_optimizer, d_loss)
 
-    g_loss = -D(G(latent_noise(real.shape[0], nets.latent_dim))).mean()
+    z = latent_noise(real.shape[0], nets.latent_dim)
+    fake_scores, code_loss = score_and_code_loss(D, G(z), z, code)
+    g_loss = -fake_scores.mean() + code_loss
     optimizer_step(nets.g_optimizer, g_loss)
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
             "wasserstein": wasserstein.item(), "penalty": penalty.item()}

@@ -79,7 +79,7 @@ def test_a_checkpoint_made_with_other_settings_is_refused_naming_them(mnist_dir,
 def test_a_checkpoint_made_before_a_flag_existed_resumes_and_samples_with_its_default(mnist_dir, tmp_path):
     """A flag added later (here the DCGAN's --width and --real-label) must not strand the runs
     made before it: a checkpoint without the key counts as having the flag's default."""
-    common = ("--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir)
+    common = ("--arch", "infogan", "--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir)
     assert run_example("dcgan", *common) == 0
     path = tmp_path / "latest.npz"
     arrays, meta = checkpoint.load_npz(path)

@@ -1,6 +1,6 @@
 """The DCGAN's levers beyond the defaults: --width scales InfoGAN's networks, --real-label
-smooths D's target for real images, --code adds InfoGAN's categorical latent code with its
-mutual-information term; bad values are refused saying why."""
+smooths D's target for real images, and the default --arch infogan-code adds InfoGAN's
+categorical latent code with its mutual-information term; bad values are refused saying why."""
 import math
 
 import numpy as np
@@ -9,7 +9,7 @@ import pytest
 import minigrad
 from minigrad import optim
 from gan import models, recipes, sample, steps
-from gan_fixtures import mnist_dir, run_example  # noqa: F401  (mnist_dir: a fixture)
+from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 
 def dcgan(**options):
@@ -35,13 +35,20 @@ def shapes(module):
 
 
 def test_width_multiplies_every_hidden_layer_and_keeps_the_outputs():
-    one, two = dcgan(width=1), dcgan(width=2)
+    for arch in ("infogan-code", "infogan", "infogan-sn"):
+        check_width(arch)
+
+
+def check_width(arch):
+    one, two = dcgan(arch=arch, width=1), dcgan(arch=arch, width=2)
     for narrow, wide in zip(shapes(one.generator) + shapes(one.discriminator),
                             shapes(two.generator) + shapes(two.discriminator)):
         # each weight's hidden dimensions double; the image's 1 channel and D's logit stay
         assert all(w in (n, 2 * n) for n, w in zip(narrow, wide)) and wide != narrow
     images = two.generator(steps.latent_noise(3, models.LATENT_DIM))
-    assert images.shape == (3, 1, 28, 28) and two.discriminator(images).shape == (3, 1)
+    logits = two.discriminator(images)
+    logits = logits[0] if arch == "infogan-code" else logits    # (real logit, code logits)
+    assert images.shape == (3, 1, 28, 28) and logits.shape == (3, 1)
 
 
 def test_a_smoothed_real_label_is_the_target_of_real_images_only():
@@ -59,7 +66,7 @@ def test_the_code_is_read_off_the_noise_uniformly_and_steers_the_generator():
     codes = models.latent_code(z).numpy()
     np.testing.assert_array_equal(codes, z.numpy()[:, :10].argmax(axis=1))
     assert np.bincount(codes, minlength=10).min() > 0.09 * len(codes)   # each ~10%
-    G = dcgan(code=True).generator.eval()
+    G = dcgan(arch="infogan-code").generator.eval()
     noise = np.repeat(z.numpy()[:1], 3, axis=0)
     noise[:, :10] = 0
     noise[0, 0], noise[1, 1], noise[2, 0] = 1, 1, 5      # codes 0, 1, 0
@@ -69,7 +76,7 @@ def test_the_code_is_read_off_the_noise_uniformly_and_steers_the_generator():
 
 
 def test_infogan_step_trains_the_code_head_and_g_through_it():
-    nets = dcgan(code=True)
+    nets = dcgan(arch="infogan-code")
     D = nets.discriminator
     seen = {}
     d_step = nets.d_optimizer.step
@@ -85,7 +92,7 @@ def test_infogan_step_trains_the_code_head_and_g_through_it():
 
 
 def test_g_gets_a_gradient_from_the_code_term_alone(monkeypatch):
-    nets = dcgan(code=True)
+    nets = dcgan(arch="infogan-code")
     monkeypatch.setattr(steps, "generator_loss", lambda logits: (logits * 0).sum())
     numbers = steps.infogan_step(nets, Images(8))
     assert all(np.abs(host(p.grad)).max() > 0 for p in nets.generator.parameters()
@@ -97,7 +104,6 @@ def test_g_gets_a_gradient_from_the_code_term_alone(monkeypatch):
     (("--width", 0), "--width: must be at least 1, got 0"),
     (("--arch", "keras", "--width", 2), "--width scales InfoGAN's networks"),
     (("--real-label", 0.4), "--real-label must be in (0.5, 1]"),
-    (("--arch", "infogan-sn", "--code"), "--code is InfoGAN's latent code, for --arch infogan"),
 ])
 def test_bad_values_are_refused_saying_why(flags, message, mnist_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
@@ -106,8 +112,10 @@ def test_bad_values_are_refused_saying_why(flags, message, mnist_dir, tmp_path, 
     assert message in capsys.readouterr().err
 
 
-def test_a_coded_run_trains_and_samples(mnist_dir, tmp_path):
+def test_the_default_run_is_infogan_with_its_code_in_batches_of_128(mnist_dir, tmp_path):
     out = tmp_path / "run"
-    assert run_example("dcgan", "--code", "--width", 1, "--dry-run", "--out", out, "--data-dir", mnist_dir) == 0
+    assert run_example("dcgan", "--dry-run", "--out", out, "--data-dir", mnist_dir) == 0
     G, meta = sample.load_generator(out / "latest.npz")
-    assert isinstance(G, models.CodedGenerator) and meta["config"]["code"] is True
+    assert isinstance(G, models.CodedGenerator) and meta["config"]["arch"] == "infogan-code"
+    assert meta["config"]["batch_size"] == 128
+    assert "code_acc" in read_metrics(out)[-1]

@@ -52,7 +52,7 @@ def test_models_map_noise_to_images_and_images_to_logits(kind, arch):
     assert D(images).shape == ((3, 10) if kind == "sgan" else (3, 1))
 
 
-@pytest.mark.parametrize("arch", ["infogan", "infogan-sn", "keras"])
+@pytest.mark.parametrize("arch", ["infogan-code", "infogan", "infogan-sn", "keras"])
 def test_dcgan_weights_are_drawn_from_normal_0_002(arch):
     G, D = recipes.build_networks("dcgan", recipes.DCGANOptions(arch))
     weights = np.concatenate([p.numpy().ravel() for name, p in G.named_parameters() + D.named_parameters()
@@ -318,6 +318,29 @@ def test_wgan_gp_step_trains_the_critic_n_times_per_generator_step():
     assert all(math.isfinite(v) for v in numbers.values()) and numbers["penalty"] >= 0
     # the generator step computed no gradient for the critic: its last step's are left
     assert all(p.grad is g for p, g in zip(D.parameters(), d_steps[-1]))
+
+
+def test_wgan_gp_with_the_code_trains_the_critics_code_head_and_g_through_it(monkeypatch):
+    G, D = recipes.build_networks("wgan_gp", recipes.WGANGPOptions(code=True))
+    assert isinstance(G, models.CodedGenerator) and D(random_images(2)).shape == (2, 1)
+    nets = steps.Networks(G, D, optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9)),
+                          optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9)), models.LATENT_DIM)
+    head_grads, d_step = [], nets.d_optimizer.step
+    nets.d_optimizer.step = lambda: head_grads.append(D.code_head.weight.grad) or d_step()
+    g_step = nets.g_optimizer.step
+    g_grads = []
+    nets.g_optimizer.step = lambda: g_grads.append([p.grad for p in G.parameters()]) or g_step()
+    real_score_and_code_loss = steps.score_and_code_loss
+
+    def code_term_only_for_g(D, fake, z, code):  # G's fakes carry a graph, the critic's do not
+        scores, code_loss = real_score_and_code_loss(D, fake, z, code)
+        return (scores * 0 if fake.requires_grad else scores), code_loss
+    monkeypatch.setattr(steps, "score_and_code_loss", code_term_only_for_g)
+    numbers = steps.wgan_gp_step(nets, Batches(random_images(4)), n_critic=2, gp_weight=10.0, code=True)
+    assert all(math.isfinite(v) for v in numbers.values())
+    assert len(head_grads) == 2 and all(np.abs(minigrad.backend.to_numpy(g)).max() > 0 for g in head_grads)
+    assert numbers["g_loss"] > 0 and any(np.abs(minigrad.backend.to_numpy(g)).max() > 0
+                                         for g in g_grads[0] if g is not None)
 
 
 def test_wgan_gp_command_line_trains_and_resumes(mnist_dir, tmp_path):
