@@ -1,6 +1,8 @@
-"""Train a DCGAN on MNIST: InfoGAN's networks (the default) or the Keras tutorial's.
+"""Train a DCGAN on MNIST: InfoGAN's networks and latent code (the default), the networks
+alone, or the Keras tutorial's.
 
     python examples/dcgan.py --backend cupy              # on an NVIDIA GPU
+    python examples/dcgan.py --arch infogan              # InfoGAN's networks without the code
     python examples/dcgan.py --arch keras                # the Keras tutorial's networks
     python examples/dcgan.py --dry-run --out /tmp/dcgan  # a 2-iteration smoke test
 

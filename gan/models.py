@@ -5,10 +5,11 @@ Generators map latent vectors z of shape (N, 100) to images (N, 1, 28, 28) in [-
 they never reach log(0).
 
 - "gan":   the MLP GAN of the PyTorch tutorials.
-- "dcgan": two convolutional GANs, weights drawn from N(0, 0.02) as the DCGAN paper
+- "dcgan": convolutional GANs, weights drawn from N(0, 0.02) as the DCGAN paper
            (Radford et al., 2015) asks (`dcgan_init`): the MNIST networks of InfoGAN
-           (Chen et al., 2016; the default, `--arch infogan`) and the Keras DCGAN
-           tutorial's (`--arch keras`).
+           (Chen et al., 2016) with its categorical latent code (the default, `--arch
+           infogan-code`: `CodedGenerator`, `ACGANDiscriminator`) or without it
+           (`--arch infogan`), and the Keras DCGAN tutorial's (`--arch keras`).
 - "cgan":  the conditional GAN: InfoGAN's networks, the label joined to z in G (one-hot)
            and read by D through a projection (Miyato & Koyama 2018) or an auxiliary
            classifier (AC-GAN, Odena et al. 2017). G(z, y) and D(x, y) take labels (N,).
