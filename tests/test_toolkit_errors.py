@@ -304,7 +304,7 @@ def test_samples_come_from_the_moving_average_unless_raw(mnist_dir, tmp_path):
     assert any(k.startswith("G_average/") for k in arrays)
     averaged, _ = sample.load_generator(tmp_path / "latest.npz")
     raw, _ = sample.load_generator(tmp_path / "latest.npz", raw=True)
-    first = "net.0.weight"
+    first = "body.net.0.weight"   # the default CodedGenerator's first layer
     np.testing.assert_array_equal(averaged.state_dict()[first], arrays[f"G_average/{first}"])
     np.testing.assert_array_equal(raw.state_dict()[first], arrays[f"G/{first}"])
     assert not np.array_equal(arrays[f"G_average/{first}"], arrays[f"G/{first}"])
