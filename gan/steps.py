@@ -276,11 +276,13 @@ def gradient_penalty(D, real, fake):
 
 def score_and_code_loss(D, fake, z, code):
     """The critic's scores of the fakes G(z), and with InfoGAN's code (`--code`) the
-    cross-entropy of its guess of their codes (else 0)."""
+    cross-entropy of its guess of their codes and the fraction it guessed right (else 0, None)."""
     if not code:
-        return D(fake), 0.0
+        return D(fake), 0.0, None
     scores, code_logits = D.heads(fake)
-    return scores, F.cross_entropy(code_logits, models.latent_code(z))
+    codes = models.latent_code(z)
+    accuracy = fraction(code_logits.data.argmax(axis=1) == codes.data)
+    return scores, F.cross_entropy(code_logits, codes), accuracy
 
 
 def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0, code=False):
@@ -298,15 +300,18 @@ def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0, code=False):
         with minigrad.no_grad():  # the critic's fakes: no graph through G to keep
             fake = G(z)
         real_scores = D(real)
-        fake_scores, code_loss = score_and_code_loss(D, fake, z, code)
+        fake_scores, code_loss, _ = score_and_code_loss(D, fake, z, code)
         wasserstein = real_scores.mean() - fake_scores.mean()
         penalty = gradient_penalty(D, real, fake)
         d_loss = -wasserstein + gp_weight * penalty + code_loss
         optimizer_step(nets.d_optimizer, d_loss)
 
     z = latent_noise(real.shape[0], nets.latent_dim)
-    fake_scores, code_loss = score_and_code_loss(D, G(z), z, code)
+    fake_scores, code_loss, code_acc = score_and_code_loss(D, G(z), z, code)
     g_loss = -fake_scores.mean() + code_loss
     optimizer_step(nets.g_optimizer, g_loss)
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-            "wasserstein": wasserstein.item(), "penalty": penalty.item()}
+    numbers = {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+               "wasserstein": wasserstein.item(), "penalty": penalty.item()}
+    if code:
+        numbers["code_acc"] = code_acc
+    return numbers

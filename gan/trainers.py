@@ -264,7 +264,7 @@ def write_pictures(run, samples_name=None):
     rows = Log.read(run.out / METRICS)
     if rows:
         plots.save_loss_curves(rows, run.out / "losses.png")
-        if any("acc" in key for key in rows[-1]):  # a WGAN's critic measures no accuracy
+        if any("acc" in key for key in rows[-1]):  # a WGAN critic without the code measures none
             plots.save_accuracy_curve(rows, run.out / "accuracy.png")
 
 

@@ -333,11 +333,11 @@ def test_wgan_gp_with_the_code_trains_the_critics_code_head_and_g_through_it(mon
     real_score_and_code_loss = steps.score_and_code_loss
 
     def code_term_only_for_g(D, fake, z, code):  # G's fakes carry a graph, the critic's do not
-        scores, code_loss = real_score_and_code_loss(D, fake, z, code)
-        return (scores * 0 if fake.requires_grad else scores), code_loss
+        scores, code_loss, accuracy = real_score_and_code_loss(D, fake, z, code)
+        return (scores * 0 if fake.requires_grad else scores), code_loss, accuracy
     monkeypatch.setattr(steps, "score_and_code_loss", code_term_only_for_g)
     numbers = steps.wgan_gp_step(nets, Batches(random_images(4)), n_critic=2, gp_weight=10.0, code=True)
-    assert all(math.isfinite(v) for v in numbers.values())
+    assert all(math.isfinite(v) for v in numbers.values()) and 0 <= numbers["code_acc"] <= 1
     assert len(head_grads) == 2 and all(np.abs(minigrad.backend.to_numpy(g)).max() > 0 for g in head_grads)
     assert numbers["g_loss"] > 0 and any(np.abs(minigrad.backend.to_numpy(g)).max() > 0
                                          for g in g_grads[0] if g is not None)
