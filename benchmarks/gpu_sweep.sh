@@ -8,7 +8,7 @@
 #   bash benchmarks/gpu_sweep.sh /tmp/r 'base: dcgan.py --seed 0' 'wide: dcgan.py --seed 0 --width 2'
 #
 # Each run: python examples/SCRIPT --backend cupy FLAGS, within $LIMIT seconds (default 360),
-# then gan.sample and gan.evaluate. RESULTS/NAME.log holds its output and RESULTS/NAME.json its
+# then gan.sample ($N images, default 10,000) and gan.evaluate. RESULTS/NAME.log holds its output and RESULTS/NAME.json its
 # scores; the table of all of them is printed at the end and written to RESULTS/summary.md.
 # MNIST: $DATA_DIR (default ../shared/data/mnist); the judge: $JUDGE (default: the user
 # cache). $BACKEND=numpy rehearses it on the CPU (with --dry-run flags: it measures nothing).
@@ -19,6 +19,7 @@ mkdir -p "$results"
 DATA_DIR=${DATA_DIR:-../shared/data/mnist}
 PYTHON=${PYTHON:-python3}
 LIMIT=${LIMIT:-360}
+N=${N:-10000}
 BACKEND=${BACKEND:-cupy}
 judge=(); [ -n "${JUDGE:-}" ] && judge=(--judge "$JUDGE")
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 OMP_NUM_THREADS=1 MINIGRAD_DATA=$DATA_DIR
@@ -31,7 +32,7 @@ run() {  # name, script and flags
     timeout "$LIMIT" "$PYTHON" "examples/$script" --backend "$BACKEND" --data-dir "$DATA_DIR" \
         --out "$out" "$@" \
       && echo "trained in $((SECONDS - start)) s" \
-      && "$PYTHON" -m gan.sample --checkpoint "$out/latest.npz" --n 10000 --out "$out/samples.npz" \
+      && "$PYTHON" -m gan.sample --checkpoint "$out/latest.npz" --n "$N" --out "$out/samples.npz" \
       && "$PYTHON" -m gan.evaluate "$out/samples.npz" "${judge[@]}" --json "$results/$name.json"
     echo "exit status $? after $((SECONDS - start)) s"
   } > "$results/$name.log" 2>&1
