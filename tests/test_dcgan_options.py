@@ -8,7 +8,7 @@ import pytest
 
 import minigrad
 from minigrad import optim
-from gan import models, recipes, sample, steps
+from gan import cli, models, recipes, sample, steps
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 
@@ -119,3 +119,15 @@ def test_the_default_run_is_infogan_with_its_code_in_batches_of_128(mnist_dir, t
     assert isinstance(G, models.CodedGenerator) and meta["config"]["arch"] == "infogan-code"
     assert meta["config"]["batch_size"] == 128
     assert "code_acc" in read_metrics(out)[-1]
+
+
+@pytest.mark.parametrize("argv, decay_start", [
+    ((), 0.5),                                             # the coded default decays
+    (("--arch", "infogan"), 1.0),                          # the others keep constant rates
+    (("--arch", "keras"), 1.0),
+    (("--lr-decay-start", "1"), 1.0),                      # a flag given wins
+    (("--arch", "infogan", "--lr-decay-start", "0.7"), 0.7),
+])
+def test_the_decay_start_defaults_by_architecture(argv, decay_start):
+    config = cli.parse_config(recipes.DCGAN, list(argv))
+    assert config.options.lr_decay_start == decay_start

@@ -221,7 +221,7 @@ def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(mnist_dir, tmp_pa
 @pytest.mark.parametrize("decay_start, factor", [("1", 1.0), ("0.5", 0.5)])
 def test_dcgan_learning_rates_decay_over_the_end_of_the_run_when_asked(decay_start, factor, mnist_dir, tmp_path):
     # 4 iterations decaying from the 3rd: the last step (iteration index 3) runs at
-    # (4 − 3)/(4 − 2) = 0.5 of each network's rate; by default (1) the rates stay constant.
+    # (4 − 3)/(4 − 2) = 0.5 of each network's rate; with 1 the rates stay constant.
     out = tmp_path / "run"
     assert run_example("dcgan", "--iterations", 4, "--limit", 64, "--batch-size", 16,
                        "--lr-decay-start", decay_start, "--out", out, "--data-dir", mnist_dir) == 0
