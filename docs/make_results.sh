@@ -2,7 +2,7 @@
 # Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
 #
 #   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
-#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-infogan sgan cgan
+#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-default dcgan-infogan sgan cgan
 #   BACKEND=cupy bash docs/make_results.sh     # on a GPU
 #
 # Every run is seeded; on the numpy backend a rerun with the same BLAS threads on the same
@@ -13,8 +13,10 @@
 # $RUNS/<run>/scores.json. The iteration counts are those of the runs in results.md (each
 # model's default); set *_ITERATIONS to change them. "dcgan" is the DCGAN of results.md, the
 # Keras tutorial's networks (--arch keras, with their defaults: batches of 128, lr 2e-4, no
-# moving average); "dcgan-infogan" trains and scores the default DCGAN (InfoGAN's networks,
-# with the recipe's defaults) on seeds 0, 1 and 2 into $RUNS/dcgan-infogan{0,1,2}; "cgan" the
+# moving average); "dcgan-default" trains and scores the default DCGAN (InfoGAN's networks
+# and latent code, the rates decaying over the second half) on seeds 0, 1 and 2 into
+# $RUNS/dcgan-default{0,1,2}, "dcgan-infogan" the same networks without the code (--arch
+# infogan, batches of 64) into $RUNS/dcgan-infogan{0,1,2}; "cgan" the
 # conditional GAN (its defaults) on seeds 0 and 1, scored on 1,000 samples of each digit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,7 @@ RUNS=${RUNS:-/tmp/minigrad-results}
 BACKEND=${BACKEND:-numpy}
 GAN_ITERATIONS=${GAN_ITERATIONS:-90000}
 DCGAN_ITERATIONS=${DCGAN_ITERATIONS:-10000}
+DCGAN_DEFAULT_ITERATIONS=${DCGAN_DEFAULT_ITERATIONS:-5000}
 DCGAN_INFOGAN_ITERATIONS=${DCGAN_INFOGAN_ITERATIONS:-5000}
 SGAN_ITERATIONS=${SGAN_ITERATIONS:-8000}
 # One BLAS thread a run, as most runs in results.md had (the DCGAN's had two).
@@ -71,14 +74,19 @@ plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy",
 EOF
 }
 
-for part in ${@:-judge gan dcgan dcgan-infogan sgan cgan}; do
+for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan}; do
     case $part in
         judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
         gan) train gan gan --seed 0 --iterations "$GAN_ITERATIONS" && score gan ;;
         dcgan) train dcgan dcgan --arch keras --seed 0 --iterations "$DCGAN_ITERATIONS" && score dcgan ;;
+        dcgan-default)
+            for seed in 0 1 2; do
+                train dcgan "dcgan-default$seed" --seed "$seed" --iterations "$DCGAN_DEFAULT_ITERATIONS"
+                score "dcgan-default$seed" "$([ "$seed" = 0 ] && echo results_dcgan_infogan_code.png)"
+            done ;;
         dcgan-infogan)
             for seed in 0 1 2; do
-                train dcgan "dcgan-infogan$seed" --seed "$seed" --iterations "$DCGAN_INFOGAN_ITERATIONS"
+                train dcgan "dcgan-infogan$seed" --arch infogan --seed "$seed" --iterations "$DCGAN_INFOGAN_ITERATIONS"
                 score "dcgan-infogan$seed" "$([ "$seed" = 0 ] && echo results_dcgan_infogan.png)"
             done ;;
         sgan)
@@ -93,6 +101,6 @@ for part in ${@:-judge gan dcgan dcgan-infogan sgan cgan}; do
                 train cgan "cgan$seed" --seed "$seed"
                 score "cgan$seed" "$([ "$seed" = 0 ] && echo results_cgan.png)" --n 1000 --label all
             done ;;
-        *) echo "unknown part $part: choose from judge gan dcgan dcgan-infogan sgan cgan" >&2; exit 2 ;;
+        *) echo "unknown part $part: choose from judge gan dcgan dcgan-default dcgan-infogan sgan cgan" >&2; exit 2 ;;
     esac
 done
