@@ -166,6 +166,24 @@ def resume(run, path):
     run.nets.g_optimizer.lr, run.nets.d_optimizer.lr = run.config.generator_lr(), run.config.lr
     Log.keep_until(run.out / METRICS, run.iteration)
     print(f"resumed from {path} at iteration {run.iteration}")
+    warn_if_schedule_changes(run, state.get("config", {}))
+
+
+def run_length(config):
+    """How a config sets its run's length: "--iterations N" or "--epochs E"."""
+    iterations, epochs = config.get("iterations"), config.get("epochs")
+    return f"--epochs {epochs}" if epochs is not None else f"--iterations {iterations}"
+
+
+def warn_if_schedule_changes(run, saved_config):
+    """A decaying schedule is a function of the run's length: resumed with another length,
+    the rates jump to that length's schedule. Allowed (it is how a run is extended), but said."""
+    schedule = run.recipe.lr_schedule and run.recipe.lr_schedule(run.config.options)
+    before, now = run_length(saved_config), run_length(dataclasses.asdict(run.config))
+    if schedule is not None and saved_config and before != now:
+        print(f"note: the learning rates decay over the run's length, set by {before} when the "
+              f"checkpoint was written and by {now} now: from here they follow the new "
+              f"length's schedule (resume with {before} to continue the run exactly)")
 
 
 def save_checkpoint(run):

@@ -230,6 +230,24 @@ def test_dcgan_learning_rates_decay_over_the_end_of_the_run_when_asked(decay_sta
     assert meta["optimizers"]["G"]["lr"] == pytest.approx(1e-3 * factor)
 
 
+@pytest.mark.parametrize("decay_start, length, warned", [
+    ("0.5", 2, False),   # the same length: the same schedule, exactly
+    ("0.5", 4, True),    # another length: another schedule from here on, and the run says so
+    ("1", 4, False),     # constant rates: the length changes nothing
+])
+def test_resuming_a_decaying_run_with_another_length_says_so(decay_start, length, warned, mnist_dir,
+                                                             tmp_path, capsys):
+    common = ("--limit", 64, "--batch-size", 16, "--lr-decay-start", decay_start, "--out", tmp_path / "run",
+              "--data-dir", mnist_dir)
+    assert run_example("dcgan", "--iterations", 2, *common) == 0
+    capsys.readouterr()
+    assert run_example("dcgan", "--iterations", length, "--resume", *common) == 0
+    out = capsys.readouterr().out
+    assert ("note: the learning rates decay" in out) == warned
+    if warned:
+        assert "--iterations 2 when the checkpoint was written and by --iterations 4 now" in out
+
+
 def test_dcgan_refuses_a_decay_start_past_1(mnist_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         run_example("dcgan", "--lr-decay-start", "1.5", "--out", tmp_path / "run", "--data-dir", mnist_dir)
