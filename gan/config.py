@@ -91,8 +91,10 @@ def options_fields(options_class):
 
 def option_defaults(options_class):
     """{flag: default} of a recipe's options: the values of a checkpoint made before a flag
-    existed (a new flag's default keeps the model as it was)."""
-    return {f.name: f.default for f in options_fields(options_class)}
+    existed (a new flag's default keeps the model as it was; where a default has changed
+    since, the class's LEGACY_DEFAULTS says what such a checkpoint trained with)."""
+    return {**{f.name: f.default for f in options_fields(options_class)},
+            **getattr(options_class, "LEGACY_DEFAULTS", {})}
 
 
 def flag(default, help, **argparse_settings):

@@ -120,6 +120,8 @@ class DCGANOptions:
     real_label: float = flag(1.0, "D's target for real images; 0.9 is one-sided label smoothing "
                                   "(Salimans et al. 2016)")
 
+    LEGACY_DEFAULTS = {"lr_decay_start": 1.0}  # checkpoints from before the flag: constant rates
+
     def __post_init__(self):
         # The coded networks' rates decay over the second half (it brings their FID under 3×
         # the real images'); the others keep the constant rates of their documented runs.

@@ -80,13 +80,14 @@ def test_a_checkpoint_made_with_other_settings_is_refused_naming_them(mnist_dir,
 
 
 def test_a_checkpoint_made_before_a_flag_existed_resumes_and_samples_with_its_default(mnist_dir, tmp_path):
-    """A flag added later (here the DCGAN's --width and --real-label) must not strand the runs
-    made before it: a checkpoint without the key counts as having the flag's default."""
+    """A flag added later (here the DCGAN's --width, --real-label and --lr-decay-start) must
+    not strand the runs made before it: a checkpoint without the key counts as having the
+    flag's default (or, where the default has changed since, the one it trained with)."""
     common = ("--arch", "infogan", "--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir)
     assert run_example("dcgan", *common) == 0
     path = tmp_path / "latest.npz"
     arrays, meta = checkpoint.load_npz(path)
-    for key in ("width", "real_label"):
+    for key in ("width", "real_label", "lr_decay_start"):
         del meta["config"][key]
     checkpoint.save_npz(path, arrays, meta)
     assert run_example("dcgan", *common, "--iterations", 3, "--resume") == 0
@@ -94,6 +95,21 @@ def test_a_checkpoint_made_before_a_flag_existed_resumes_and_samples_with_its_de
     from gan import sample
     generator, _ = sample.load_generator(path)
     assert generator.net[0].weight.shape == (1024, 100)   # width 1: Dense(100, 1024)
+
+
+def test_a_coded_dcgan_from_before_the_decay_flag_resumes_at_its_constant_rates_only(mnist_dir, tmp_path, capsys):
+    """Such a run trained at constant rates: resuming it under today's default (decaying)
+    would change it, so that is refused naming the flag, and --lr-decay-start 1 resumes it."""
+    common = ("--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir)
+    assert run_example("dcgan", *common) == 0
+    path = tmp_path / "latest.npz"
+    arrays, meta = checkpoint.load_npz(path)
+    del meta["config"]["lr_decay_start"]
+    checkpoint.save_npz(path, arrays, meta)
+    capsys.readouterr()
+    assert run_example("dcgan", *common, "--iterations", 3, "--resume") == 1
+    assert "lr_decay_start: checkpoint 1.0, this run 0.5" in capsys.readouterr().err
+    assert run_example("dcgan", *common, "--iterations", 3, "--resume", "--lr-decay-start", 1) == 0
 
 
 def test_a_resumed_run_may_lower_its_learning_rate(mnist_dir, tmp_path):
