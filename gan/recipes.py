@@ -150,8 +150,8 @@ def dcgan_step(options):
 
 # The other networks keep the settings of their documented runs (docs/results.md).
 DCGAN_ARCH_DEFAULTS = {
-    "infogan": dict(batch_size=64),
-    "infogan-sn": dict(batch_size=64),
+    "infogan": dict(iterations=5_000),
+    "infogan-sn": dict(iterations=5_000),
     "keras": dict(iterations=10_000, batch_size=128, lr=2e-4, g_lr=None, ema=0.0),
 }
 
@@ -162,15 +162,16 @@ DCGAN = Recipe(
     networks=dcgan_networks,
     step=dcgan_step,
     batches=image_batches,
-    # Adam(β₁ 0.5) and N(0, 0.02) weights as in the DCGAN paper, batches of 128; G learns
-    # at InfoGAN's 1e-3, D at 2e-4, both decaying over the second half (DCGANOptions), and
-    # samples come from a moving average of G's weights (docs/results.md measures each choice).
-    defaults=dict(iterations=5_000, batch_size=128, lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999,
+    # Adam(β₁ 0.5) and N(0, 0.02) weights as in the DCGAN paper, batches of 64 as InfoGAN's
+    # for 10,000 iterations (10.7 epochs); G learns at InfoGAN's 1e-3, D at 2e-4, both
+    # decaying over the second half (DCGANOptions), and samples come from a moving average
+    # of G's weights (docs/results.md measures each choice).
+    defaults=dict(iterations=10_000, batch_size=64, lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999,
                   log_every=50, sample_every=500, checkpoint_every=500),
     options=DCGANOptions,
     defaults_for=lambda options: DCGAN_ARCH_DEFAULTS.get(options.arch, {}),
     defaults_note="The other architectures' defaults are those of their documented runs: "
-                  "batches of 64 for infogan and infogan-sn; for keras 10,000 iterations of "
+                  "5,000 iterations for infogan and infogan-sn; for keras 10,000 iterations of "
                   "128 at lr 2e-4 for both networks, no moving average.",
     lr_schedule=lambda options: linear_decay(options.lr_decay_start),
 )

@@ -112,12 +112,12 @@ def test_bad_values_are_refused_saying_why(flags, message, mnist_dir, tmp_path, 
     assert message in capsys.readouterr().err
 
 
-def test_the_default_run_is_infogan_with_its_code_in_batches_of_128(mnist_dir, tmp_path):
+def test_the_default_run_is_infogan_with_its_code_in_batches_of_64(mnist_dir, tmp_path):
     out = tmp_path / "run"
     assert run_example("dcgan", "--dry-run", "--out", out, "--data-dir", mnist_dir) == 0
     G, meta = sample.load_generator(out / "latest.npz")
     assert isinstance(G, models.CodedGenerator) and meta["config"]["arch"] == "infogan-code"
-    assert meta["config"]["batch_size"] == 128
+    assert meta["config"]["batch_size"] == 64
     assert "code_acc" in read_metrics(out)[-1]
 
 
