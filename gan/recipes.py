@@ -291,6 +291,10 @@ class WGANGPOptions:
     gp_weight: float = flag(10.0, "λ, the weight of the gradient penalty")
     code: bool = flag(False, "InfoGAN's categorical latent code, as the DCGAN's default: G draws "
                              "one of 10 codes that a second head of the critic must read back")
+    lr_decay_start: float = lr_decay_flag(1.0)
+
+    def check(self, config):
+        check_lr_decay(self)
 
 
 def wgan_gp_networks(options):
@@ -312,6 +316,7 @@ WGAN_GP = Recipe(
                   log_every=50, sample_every=500, checkpoint_every=500),
     options=WGANGPOptions,
     batches_per_iteration=lambda options: options.n_critic,
+    lr_schedule=lambda options: linear_decay(options.lr_decay_start),
 )
 
 

@@ -248,6 +248,15 @@ def test_resuming_a_decaying_run_with_another_length_says_so(decay_start, length
         assert "--iterations 2 when the checkpoint was written and by --iterations 4 now" in out
 
 
+def test_wgan_gp_rates_decay_too_when_asked(mnist_dir, tmp_path):
+    # as the DCGAN's: 4 iterations decaying from the 3rd end at half of Adam's 1e-4, critic and G alike
+    assert run_example("wgan_gp", "--iterations", 4, "--n-critic", 1, "--limit", 64, "--batch-size", 8,
+                       "--lr-decay-start", 0.5, "--out", tmp_path, "--data-dir", mnist_dir) == 0
+    _, meta = checkpoint.read_training(tmp_path / "latest.npz")
+    assert meta["optimizers"]["D"]["lr"] == pytest.approx(0.5e-4)
+    assert meta["optimizers"]["G"]["lr"] == pytest.approx(0.5e-4)
+
+
 def test_dcgan_refuses_a_decay_start_past_1(mnist_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         run_example("dcgan", "--lr-decay-start", "1.5", "--out", tmp_path / "run", "--data-dir", mnist_dir)
