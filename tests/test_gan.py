@@ -257,9 +257,10 @@ def test_wgan_gp_rates_decay_too_when_asked(mnist_dir, tmp_path):
     assert meta["optimizers"]["G"]["lr"] == pytest.approx(0.5e-4)
 
 
-def test_dcgan_refuses_a_decay_start_past_1(mnist_dir, tmp_path, capsys):
+@pytest.mark.parametrize("example", ["dcgan", "wgan_gp"])
+def test_a_decay_start_past_1_is_refused(example, mnist_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
-        run_example("dcgan", "--lr-decay-start", "1.5", "--out", tmp_path / "run", "--data-dir", mnist_dir)
+        run_example(example, "--lr-decay-start", "1.5", "--out", tmp_path / "run", "--data-dir", mnist_dir)
     assert exit.value.code == 2
     assert "--lr-decay-start must be in (0, 1]" in capsys.readouterr().err
 
