@@ -94,7 +94,8 @@ class Row(NamedTuple):
 MODELS = {"gan": Row("gan", {}), "dcgan": Row("dcgan", {"arch": "infogan-code"}),
           "dcgan-infogan": Row("dcgan", {"arch": "infogan"}),
           "dcgan-keras": Row("dcgan", {"arch": "keras"}), "sgan": Row("sgan", {}),
-          "wgan_gp": Row("wgan_gp", {}), "cgan": Row("cgan", {"discriminator": "projection"}, labels=True),
+          "wgan_gp": Row("wgan_gp", {"n_critic": 5, "code": False}),  # the paper's, as its twin
+          "cgan": Row("cgan", {"discriminator": "projection"}, labels=True),
           "sgan_improved": Row("sgan_improved", {})}
 
 

@@ -159,8 +159,9 @@ def build_parser(recipe, variants=None):
     for f in options_fields(recipe.options):
         settings = dict(f.metadata)
         name = "--" + f.name.replace("_", "-")
-        if f.type is bool:
-            parser.add_argument(name, action="store_true", **settings)
+        if f.type is bool:  # a flag that defaults to on also gets its --no-flag
+            action = argparse.BooleanOptionalAction if f.default else "store_true"
+            parser.add_argument(name, action=action, default=f.default, **settings)
         else:
             settings.setdefault("type", {int: positive_int, float: positive_float}.get(f.type, str))
             parser.add_argument(name, default=f.default, **settings)

@@ -112,6 +112,26 @@ def test_a_coded_dcgan_from_before_the_decay_flag_resumes_at_its_constant_rates_
     assert run_example("dcgan", *common, "--iterations", 3, "--resume", "--lr-decay-start", 1) == 0
 
 
+def test_a_wgan_gp_run_from_before_the_code_and_decay_flags_resumes_as_it_trained(mnist_dir, tmp_path, capsys):
+    """Such a run had no code and constant rates: today's defaults (both on) would change it,
+    so resuming under them is refused naming the flags, and it samples without a code."""
+    common = ("--n-critic", 1, "--dry-run", "--batch-size", 8, "--out", tmp_path, "--data-dir", mnist_dir)
+    assert run_example("wgan_gp", *common, "--no-code", "--lr-decay-start", 1) == 0
+    path = tmp_path / "latest.npz"
+    arrays, meta = checkpoint.load_npz(path)
+    for key in ("code", "lr_decay_start"):
+        del meta["config"][key]
+    checkpoint.save_npz(path, arrays, meta)
+    capsys.readouterr()
+    assert run_example("wgan_gp", *common, "--iterations", 3, "--resume") == 1
+    err = capsys.readouterr().err
+    assert "code: checkpoint False, this run True" in err and "lr_decay_start: checkpoint 1.0, this run 0.5" in err
+    assert run_example("wgan_gp", *common, "--iterations", 3, "--resume", "--no-code", "--lr-decay-start", 1) == 0
+    from gan import models, sample
+    generator, _ = sample.load_generator(path)
+    assert type(generator) is models.InfoGANGenerator
+
+
 def test_a_resumed_run_may_lower_its_learning_rate(mnist_dir, tmp_path):
     """The way on after a divergence: the last good checkpoint, with a smaller --lr."""
     common = ("--batch-size", 8, "--limit", 64, "--out", tmp_path, "--data-dir", mnist_dir)

@@ -9,7 +9,7 @@ import pytest
 
 import minigrad
 from minigrad import optim
-from gan import checkpoint, evaluate, judge, models, recipes, sample, steps, trainers
+from gan import checkpoint, cli, evaluate, judge, models, recipes, sample, steps, trainers
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 KINDS = ("gan", "dcgan", "sgan")
@@ -248,13 +248,25 @@ def test_resuming_a_decaying_run_with_another_length_says_so(decay_start, length
         assert "--iterations 2 when the checkpoint was written and by --iterations 4 now" in out
 
 
-def test_wgan_gp_rates_decay_too_when_asked(mnist_dir, tmp_path):
-    # as the DCGAN's: 4 iterations decaying from the 3rd end at half of Adam's 1e-4, critic and G alike
-    assert run_example("wgan_gp", "--iterations", 4, "--n-critic", 1, "--limit", 64, "--batch-size", 8,
-                       "--lr-decay-start", 0.5, "--out", tmp_path, "--data-dir", mnist_dir) == 0
+def test_wgan_gp_rates_decay_over_the_second_half_by_default(mnist_dir, tmp_path):
+    # 4 iterations decaying from the 3rd end at half of the critic's 4e-4 and of G's 3e-4
+    assert run_example("wgan_gp", "--iterations", 4, "--limit", 64, "--batch-size", 8,
+                       "--out", tmp_path, "--data-dir", mnist_dir) == 0
     _, meta = checkpoint.read_training(tmp_path / "latest.npz")
-    assert meta["optimizers"]["D"]["lr"] == pytest.approx(0.5e-4)
-    assert meta["optimizers"]["G"]["lr"] == pytest.approx(0.5e-4)
+    assert meta["optimizers"]["D"]["lr"] == pytest.approx(2e-4)
+    assert meta["optimizers"]["G"]["lr"] == pytest.approx(1.5e-4)
+
+
+@pytest.mark.parametrize("argv, n_critic, code, decay_start, rates", [
+    ((), 1, True, 0.5, (4e-4, 3e-4)),                    # the measured default (docs/wgan-gp.md)
+    (("--n-critic", "5", "--no-code", "--lr-decay-start", "1", "--lr", "1e-4", "--g-lr", "1e-4"),
+     5, False, 1.0, (1e-4, 1e-4)),                       # the paper's run, spelled out
+])
+def test_wgan_gp_defaults_and_the_papers_settings(argv, n_critic, code, decay_start, rates):
+    config = cli.parse_config(recipes.WGAN_GP, list(argv))
+    assert (config.options.n_critic, config.options.code, config.options.lr_decay_start) == (
+        n_critic, code, decay_start)
+    assert (config.lr, config.generator_lr(), config.beta1, config.beta2) == (*rates, 0.5, 0.9)
 
 
 @pytest.mark.parametrize("example", ["dcgan", "wgan_gp"])
