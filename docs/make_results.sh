@@ -2,7 +2,7 @@
 # Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
 #
 #   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
-#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-default dcgan-infogan sgan cgan
+#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp
 #   BACKEND=cupy bash docs/make_results.sh     # on a GPU
 #
 # Every run is seeded; on the numpy backend a rerun with the same BLAS threads on the same
@@ -17,7 +17,8 @@
 # and latent code, the rates decaying over the second half) on seeds 0, 1 and 2 into
 # $RUNS/dcgan-default{0,1,2}, "dcgan-infogan" the same networks without the code (--arch
 # infogan, batches of 64) into $RUNS/dcgan-infogan{0,1,2}; "cgan" the
-# conditional GAN (its defaults) on seeds 0 and 1, scored on 1,000 samples of each digit.
+# conditional GAN (its defaults) on seeds 0 and 1, scored on 1,000 samples of each digit;
+# "wgan-gp" WGAN-GP (its defaults) on seeds 0, 1 and 2 into $RUNS/wgan_gp{0,1,2}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,7 @@ DCGAN_ITERATIONS=${DCGAN_ITERATIONS:-10000}
 DCGAN_DEFAULT_ITERATIONS=${DCGAN_DEFAULT_ITERATIONS:-10000}
 DCGAN_INFOGAN_ITERATIONS=${DCGAN_INFOGAN_ITERATIONS:-5000}
 SGAN_ITERATIONS=${SGAN_ITERATIONS:-8000}
+WGAN_GP_ITERATIONS=${WGAN_GP_ITERATIONS:-10000}
 # One BLAS thread a run, as most runs in results.md had (the DCGAN's had two).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 mkdir -p "$RUNS"
@@ -74,7 +76,7 @@ plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy",
 EOF
 }
 
-for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan}; do
+for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp}; do
     case $part in
         judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
         gan) train gan gan --seed 0 --iterations "$GAN_ITERATIONS" && score gan ;;
@@ -101,6 +103,11 @@ for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan}; do
                 train cgan "cgan$seed" --seed "$seed"
                 score "cgan$seed" "$([ "$seed" = 0 ] && echo results_cgan.png)" --n 1000 --label all
             done ;;
-        *) echo "unknown part $part: choose from judge gan dcgan dcgan-default dcgan-infogan sgan cgan" >&2; exit 2 ;;
+        wgan-gp)
+            for seed in 0 1 2; do
+                train wgan_gp "wgan_gp$seed" --seed "$seed" --iterations "$WGAN_GP_ITERATIONS"
+                score "wgan_gp$seed" "$([ "$seed" = 0 ] && echo results_wgan_gp.png)"
+            done ;;
+        *) echo "unknown part $part: choose from judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp" >&2; exit 2 ;;
     esac
 done
