@@ -6,8 +6,8 @@
 
 InfoGAN's generator and latent code against a critic with LayerNorm instead of BatchNorm,
 one critic step per generator step at a faster rate than G's, the penalty
-λ·(‖∇D(x̂)‖₂ − 1)² (a second derivative: see docs/higher-order.md). Writes sample grids, losses.png, metrics.jsonl and latest.npz to
---out (runs/wgan_gp); see `--help` for every flag.
+λ·(‖∇D(x̂)‖₂ − 1)² (a second derivative: see docs/higher-order.md). Writes sample grids,
+losses.png, metrics.jsonl and latest.npz to --out (runs/wgan_gp); see `--help` for every flag.
 """
 import pathlib
 import sys

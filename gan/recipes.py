@@ -293,7 +293,7 @@ class WGANGPOptions:
                             "one of 10 codes that a second head of the critic must read back")
     lr_decay_start: float = lr_decay_flag(0.5)
 
-    # checkpoints from before these flags, or from when their defaults were the paper's run
+    # checkpoints made before these flags existed trained without the code at constant rates
     LEGACY_DEFAULTS = {"code": False, "lr_decay_start": 1.0}
 
     def check(self, config):
