@@ -126,7 +126,8 @@ def build_parser(recipe, variants=None):
     add(parser, "--batch-size", positive_int, "images in a batch")
     add(parser, "--lr", positive_float, "Adam's learning rate (D's, and G's unless --g-lr)")
     add(parser, "--g-lr", positive_float, "G's learning rate; none: the same as --lr")
-    add(parser, "--beta1", fraction_below_one, "Adam's beta1")
+    add(parser, "--beta1", fraction_below_one, "Adam's beta1 (D's, and G's unless --g-beta1)")
+    add(parser, "--g-beta1", fraction_below_one, "G's Adam beta1; none: the same as --beta1")
     add(parser, "--beta2", fraction_below_one, "Adam's beta2")
     add(parser, "--adam-eps", positive_float,
         "Adam's epsilon, added to the root of its second moment (D's, and G's unless --g-adam-eps)")

@@ -20,7 +20,8 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-4                    # Adam's learning rate (D's, and G's unless g_lr)
     g_lr: float | None = None           # G's learning rate, if not lr
-    beta1: float = 0.5                  # Adam's β₁
+    beta1: float = 0.5                  # Adam's β₁ (D's, and G's unless g_beta1)
+    g_beta1: float | None = None        # G's β₁, if not beta1
     beta2: float = 0.999                # Adam's β₂
     adam_eps: float = 1e-8              # Adam's ε, added to √v̂ (D's, and G's unless g_adam_eps)
     g_adam_eps: float | None = None     # G's ε, if not adam_eps
@@ -49,6 +50,9 @@ class TrainConfig:
     def generator_lr(self):
         return self.lr if self.g_lr is None else self.g_lr
 
+    def generator_betas(self):
+        return (self.beta1 if self.g_beta1 is None else self.g_beta1), self.beta2
+
     def generator_adam_eps(self):
         return self.adam_eps if self.g_adam_eps is None else self.g_adam_eps
 
@@ -58,6 +62,8 @@ class TrainConfig:
         # recorded only when used, so that checkpoints from before these were added resume
         if self.d_ema:
             matched["d_ema"] = self.d_ema
+        if self.g_beta1 is not None:
+            matched["g_beta1"] = self.g_beta1
         if (self.adam_eps, self.generator_adam_eps()) != (1e-8, 1e-8):  # Adam's ε shapes its steps
             matched["adam_eps"], matched["g_adam_eps"] = self.adam_eps, self.generator_adam_eps()
         options = dataclasses.asdict(self.options) if self.options is not None else {}

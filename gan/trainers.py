@@ -118,13 +118,13 @@ def build_networks(recipe, config, train_data=None):
     G, D = recipe.networks(config.options)
     if recipe.initialize is not None and train_data is not None:
         recipe.initialize(G, D, train_data, config)
-    betas = (config.beta1, config.beta2)
     g_average = ExponentialMovingAverage(G, config.ema) if config.ema else None
     d_average = ExponentialMovingAverage(D, config.d_ema) if config.d_ema else None
-    return Networks(G, D, optim.Adam(G.parameters(), lr=config.generator_lr(), betas=betas,
-                                     eps=config.generator_adam_eps()),
-                    optim.Adam(D.parameters(), lr=config.lr, betas=betas, eps=config.adam_eps),
-                    recipe.latent_dim,
+    g_optimizer = optim.Adam(G.parameters(), lr=config.generator_lr(), betas=config.generator_betas(),
+                             eps=config.generator_adam_eps())
+    d_optimizer = optim.Adam(D.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
+                             eps=config.adam_eps)
+    return Networks(G, D, g_optimizer, d_optimizer, recipe.latent_dim,
                     g_average, d_average, recipe.latent)
 
 

@@ -164,6 +164,20 @@ def test_adam_eps_flags_reach_the_optimizers_and_a_resume_must_repeat_them(mnist
                        "--adam-eps", 1e-4, "--g-adam-eps", 0.025) == 0
 
 
+def test_g_beta1_sets_only_the_generators_beta1_and_a_resume_must_repeat_it(mnist_dir, tmp_path, capsys):
+    assert "g_beta1" not in TrainConfig(model="sgan").checkpoint_config(100)
+    out = tmp_path / "run"
+    common = ("--model", "improved", *TINY, "--data-dir", mnist_dir, "--out", out, "--beta2", 0.9999)
+    assert run_example("sgan", *common, "--iterations", 2, "--g-beta1", 0) == 0
+    _, meta = checkpoint.read_training(out / "latest.npz")
+    assert tuple(meta["optimizers"]["G"]["betas"]) == (0.0, 0.9999)
+    assert tuple(meta["optimizers"]["D"]["betas"]) == (0.5, 0.9999)
+    capsys.readouterr()
+    assert run_example("sgan", *common, "--iterations", 3, "--resume") != 0  # β₁ left out: refused
+    assert "g_beta1" in capsys.readouterr().err
+    assert run_example("sgan", *common, "--iterations", 3, "--resume", "--g-beta1", 0) == 0
+
+
 # ----------------------------------------------------------------------------- command line
 def test_help_offers_the_model_choices_and_the_book_stays_the_default(capsys):
     with pytest.raises(SystemExit) as exit:
