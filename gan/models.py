@@ -446,35 +446,48 @@ class ImprovedGANGenerator(nn.Module):
         return self.net(z)
 
 
-def hidden_layer(in_features, out_features):
-    """Weight-normalised dense, ReLU, then Gaussian noise (σ 0.5) for the next layer. The
-    length g is set by the data-dependent initialisation and not trained, as in their code."""
-    return [nn.WeightNormDense(in_features, out_features, train_scale=False), nn.ReLU(),
-            nn.GaussianNoise(0.5)]
+def dense_layer(in_features, out_features, weight_norm=True, train_scale=False):
+    """Weight-normalised dense (its length g trained only if train_scale, else set by the
+    data-dependent initialisation, as in their code), or, without weight_norm, a plain
+    Dense with the default initialisation: what weight normalisation is worth."""
+    if weight_norm:
+        return nn.WeightNormDense(in_features, out_features, train_scale=train_scale)
+    return nn.Dense(in_features, out_features)
+
+
+def noise_layer(sigma, noise=True):
+    """Gaussian noise of std sigma (training only), or nothing: what the noise is worth."""
+    return [nn.GaussianNoise(sigma)] if noise else []
+
+
+def hidden_layer(in_features, out_features, weight_norm=True, noise=True):
+    """Dense, ReLU, then Gaussian noise (σ 0.5) for the next layer."""
+    return [dense_layer(in_features, out_features, weight_norm), nn.ReLU(), *noise_layer(0.5, noise)]
 
 
 class ImprovedGANDiscriminator(nn.Module):
     """The MNIST discriminator of Improved-GAN's feature-matching code: Gaussian noise on the
     input (σ 0.3, in [0, 1] pixel units as theirs) and before every later layer (σ 0.5),
     weight-normalised dense layers 1000-500-250-250-250 with ReLU, and 10 class logits.
-    `features` is the last hidden layer, the one the generator's feature matching reads."""
+    `features` is the last hidden layer, the one the generator's feature matching reads.
+    weight_norm=False and noise=False drop those pieces (docs/sgan.md measures each)."""
 
-    def __init__(self, num_classes=NUM_CLASSES):
+    def __init__(self, num_classes=NUM_CLASSES, weight_norm=True, noise=True):
         super().__init__()
         self.body = nn.Sequential(                          # x: (N, 1, 28, 28) in [−1, 1]
             UnitRange(),                                    # (N, 1, 28, 28) in [0, 1]
             nn.Flatten(),                                   # (N, 784)
-            nn.GaussianNoise(0.3),
-            *hidden_layer(28 * 28, 1000),                   # (N, 1000)
-            *hidden_layer(1000, 500),                       # (N, 500)
-            *hidden_layer(500, 250),                        # (N, 250)
-            *hidden_layer(250, 250),                        # (N, 250)
-            nn.WeightNormDense(250, 250, train_scale=False),  # (N, 250)
+            *noise_layer(0.3, noise),
+            *hidden_layer(28 * 28, 1000, weight_norm, noise),  # (N, 1000)
+            *hidden_layer(1000, 500, weight_norm, noise),   # (N, 500)
+            *hidden_layer(500, 250, weight_norm, noise),    # (N, 250)
+            *hidden_layer(250, 250, weight_norm, noise),    # (N, 250)
+            dense_layer(250, 250, weight_norm),             # (N, 250)
             nn.ReLU(),                                      # (N, 250): the matched features
         )
         self.head = nn.Sequential(
-            nn.GaussianNoise(0.5),
-            nn.WeightNormDense(250, num_classes),           # (N, 10) class logits; g trained
+            *noise_layer(0.5, noise),
+            dense_layer(250, num_classes, weight_norm, train_scale=True),  # (N, 10) logits; g trained
         )
 
     def features(self, x):

@@ -237,11 +237,20 @@ SGAN = Recipe(
 class ImprovedGANOptions(LabeledSubsetOptions):
     unlabeled_weight: float = flag(1.0, "weight of the unsupervised loss in D's loss")
     lr_decay_start: float = lr_decay_flag(0.67)
-    init_images: int = flag(500, "training images of D's data-dependent initialisation")
+    init_images: int = flag(500, "training images of D's data-dependent initialisation; 0: none",
+                            type=int)
+    # the recipe's pieces, each on by default; --no-<piece> drops it (docs/sgan.md: their worth)
+    weight_norm: bool = flag(True, "weight-normalised dense layers in D (--no-weight-norm: plain "
+                                   "Dense layers, their default initialisation)")
+    noise: bool = flag(True, "Gaussian noise in D in training (σ 0.3 on the input, 0.5 later)")
+    feature_matching: bool = flag(True, "G trained by feature matching (--no-feature-matching: "
+                                        "by the non-saturating loss)")
 
     def check(self, config):
         super().check(config)
         check_lr_decay(self)
+        if self.init_images < 0:
+            raise ConfigError(f"--init-images must be 0 (none) or more, got {self.init_images}")
 
 
 def improved_batches(data, config):
@@ -258,6 +267,8 @@ def improved_batches(data, config):
 def init_discriminator(G, D, data, config):
     """D's data-dependent initialisation on --init-images training images chosen by --seed."""
     n = min(config.options.init_images, len(data.train_images))
+    if n == 0:
+        return
     index = np.random.default_rng(config.seed).choice(len(data.train_images), n, replace=False)
     D.init_from_batch(minigrad.tensor(data.train_images[np.sort(index)]))
 
@@ -266,9 +277,12 @@ SGAN_IMPROVED = Recipe(
     name="sgan_improved",
     summary="Train the Improved-GAN semi-supervised classifier (Salimans et al. 2016, feature "
             "matching) on MNIST with 100 labels.",
-    networks=lambda options: (models.ImprovedGANGenerator(), models.ImprovedGANDiscriminator()),
+    networks=lambda options: (models.ImprovedGANGenerator(),
+                              models.ImprovedGANDiscriminator(weight_norm=options.weight_norm,
+                                                              noise=options.noise)),
     step=lambda options: functools.partial(steps.improved_gan_step,
-                                           unlabeled_weight=options.unlabeled_weight),
+                                           unlabeled_weight=options.unlabeled_weight,
+                                           feature_matching=options.feature_matching),
     batches=improved_batches,
     # Their MNIST script: batches of 100 (the 100 labelled images in each), Adam(3e-3,
     # β₁ 0.5), 300 epochs of 600 batches, D tested with a moving average of its weights of

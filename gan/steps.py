@@ -198,7 +198,7 @@ def projection_step(nets, batches):
             "d_acc_fake": fraction(fake_logits.data < 0)}
 
 
-def improved_gan_step(nets, batches, unlabeled_weight=1.0):
+def improved_gan_step(nets, batches, unlabeled_weight=1.0, feature_matching=True):
     """One Improved-GAN iteration (Salimans et al. 2016, MNIST with feature matching).
 
     Discriminator, one Adam step on  sup_loss + unlabeled_weight·unsup_loss:  the
@@ -206,7 +206,8 @@ def improved_gan_step(nets, batches, unlabeled_weight=1.0):
     batch and a generated one, read through `real_fake_logit` as in the SGAN.
     Generator: feature matching, ‖mean f(x) − mean f(G(z))‖² with f D's last hidden layer,
     on a real batch of its own (a second order of the unlabelled images) and fresh z. Only
-    G's optimizer steps on it; the real features are taken without a graph.
+    G's optimizer steps on it; the real features are taken without a graph. Without
+    feature_matching, G takes the SGAN's non-saturating loss instead (what matching is worth).
     """
     G, D = nets.generator, nets.discriminator
     labeled, labels = batches.next_labeled()
@@ -221,11 +222,15 @@ def improved_gan_step(nets, batches, unlabeled_weight=1.0):
     d_loss = sup_loss + unlabeled_weight * unsup_loss
     optimizer_step(nets.d_optimizer, d_loss)
 
-    real = batches.next_unlabeled(for_generator=True)
-    with minigrad.no_grad():
-        real_features = D.features(real)                              # (N, 250)
-    fake_features = D.features(G(latent_noise(n, nets.latent_dim, nets.latent)))
-    g_loss = F.feature_matching_loss(real_features, fake_features)
+    if feature_matching:
+        real = batches.next_unlabeled(for_generator=True)
+        with minigrad.no_grad():
+            real_features = D.features(real)                          # (N, 250)
+        fake_features = D.features(G(latent_noise(n, nets.latent_dim, nets.latent)))
+        g_loss = F.feature_matching_loss(real_features, fake_features)
+    else:
+        fake = G(latent_noise(n, nets.latent_dim, nets.latent))
+        g_loss = generator_loss(models.real_fake_logit(D(fake)))
     optimizer_step(nets.g_optimizer, g_loss)
 
     return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import minigrad
-from minigrad import backend, optim
-from gan import checkpoint, models, recipes, steps, trainers
+from minigrad import backend, nn, optim
+from minigrad import functional as F
+from gan import checkpoint, cli, models, recipes, steps, trainers
 from gan.batches import SemiSupervisedBatches
 from gan.config import TrainConfig
 from gan_fixtures import load_example, mnist_dir, read_metrics, run_example  # noqa: F401
@@ -70,6 +71,32 @@ def test_discriminator_init_gives_unit_std_logits_on_its_batch():
     assert 0.2 < features.std() < 2  # ReLU of unit-scale pre-activations, not blown up
 
 
+def test_the_no_flags_drop_weight_normalisation_and_noise_from_d():
+    _, D = recipes.build_networks("sgan_improved")
+    layers = list(D.body) + list(D.head)
+    assert sum(isinstance(layer, nn.WeightNormDense) for layer in layers) == 6
+    assert sum(isinstance(layer, nn.GaussianNoise) for layer in layers) == 6
+    options = cli.parse_config(recipes.SGAN_IMPROVED, ["--no-weight-norm", "--no-noise"]).options
+    _, plain = recipes.build_networks("sgan_improved", options)
+    layers = list(plain.body) + list(plain.head)
+    assert not any(isinstance(layer, (nn.WeightNormDense, nn.GaussianNoise)) for layer in layers)
+    assert sum(type(layer) is nn.Dense for layer in layers) == 6
+    x = images(4)
+    np.testing.assert_array_equal(plain(x).numpy(), plain(x).numpy())  # training mode, no noise
+
+
+def test_init_images_0_skips_the_data_dependent_initialisation():
+    config = cli.parse_config(recipes.SGAN_IMPROVED, ["--init-images", "0"])
+    data = recipes.TrainingData(images(8).numpy(), np.arange(8) % 10, None, None)
+    _, D = recipes.build_networks("sgan_improved")
+    before = D.state_dict()
+    recipes.init_discriminator(None, D, data, config)
+    for name, value in D.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    recipes.init_discriminator(None, D, data, cli.parse_config(recipes.SGAN_IMPROVED, []))
+    assert not np.array_equal(D.state_dict()["head.1.bias"], before["head.1.bias"])
+
+
 # ----------------------------------------------------------------------------- the step
 def test_step_returns_finite_numbers_and_only_g_steps_on_feature_matching(monkeypatch):
     nets = improved_networks()
@@ -98,6 +125,31 @@ def test_step_returns_finite_numbers_and_only_g_steps_on_feature_matching(monkey
         np.testing.assert_array_equal(value, d_after_its_step[0][name], err_msg=name)
     assert all(p.grad is g for p, g in zip(D.parameters(), d_grads[0]))  # none from G's step
     assert any(not np.array_equal(value, G.state_dict()[name]) for name, value in g_before.items())
+
+
+def test_without_feature_matching_g_steps_on_the_non_saturating_loss(monkeypatch):
+    nets = improved_networks()
+    nets.discriminator.init_from_batch(images(64, 4))
+    losses, g_steps, matched = [], [], []
+    real_generator_loss, real_optimizer_step = steps.generator_loss, steps.optimizer_step
+
+    def generator_loss(fake_logits):
+        losses.append(real_generator_loss(fake_logits))
+        return losses[-1]
+
+    def optimizer_step(optimizer, loss):
+        if optimizer is nets.g_optimizer:
+            g_steps.append(loss)
+        real_optimizer_step(optimizer, loss)
+    monkeypatch.setattr(steps, "generator_loss", generator_loss)
+    monkeypatch.setattr(steps, "optimizer_step", optimizer_step)
+    monkeypatch.setattr(F, "feature_matching_loss", lambda *args: matched.append(args))
+    batches = Batches()
+    batches.for_generator = None  # G must not draw its real batch: nothing to match
+
+    numbers = steps.improved_gan_step(nets, batches, feature_matching=False)
+    assert matched == [] and len(losses) == 1 and g_steps == losses
+    assert numbers["g_loss"] == losses[0].item() > 0
 
 
 def test_feature_matching_moves_the_fake_features_towards_the_real_ones():
