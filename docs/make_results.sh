@@ -2,7 +2,7 @@
 # Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
 #
 #   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
-#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp
+#   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp sgan-ablation
 #   BACKEND=cupy bash docs/make_results.sh     # on a GPU
 #
 # Every run is seeded; on the numpy backend a rerun with the same BLAS threads on the same
@@ -18,7 +18,9 @@
 # $RUNS/dcgan-default{0,1,2}, "dcgan-infogan" the same networks without the code (--arch
 # infogan, batches of 64) into $RUNS/dcgan-infogan{0,1,2}; "cgan" the
 # conditional GAN (its defaults) on seeds 0 and 1, scored on 1,000 samples of each digit;
-# "wgan-gp" WGAN-GP (its defaults) on seeds 0, 1 and 2 into $RUNS/wgan_gp{0,1,2}.
+# "wgan-gp" WGAN-GP (its defaults) on seeds 0, 1 and 2 into $RUNS/wgan_gp{0,1,2};
+# "sgan-ablation" the Improved-GAN recipe for 9,000 iterations on labelled set 0, whole and
+# with one piece dropped per run (docs/sgan.md), into $RUNS/improved-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +78,30 @@ plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy",
 EOF
 }
 
+last_accuracy() {  # last_accuracy NAME: the run's last test accuracy, D's average and D itself
+    python - "$RUNS/$1/metrics.jsonl" "$1" <<'EOF'
+import sys
+
+from gan.trainers import Log
+
+last = [row for row in Log.read(sys.argv[1]) if "test_acc" in row][-1]
+print(f"{sys.argv[2]}: test_acc {last['test_acc']:.4f}, D itself {last['test_acc_raw']:.4f} "
+      f"at iteration {last['iteration']}")
+EOF
+}
+
+improved_ablation() {  # the recipe whole and without each piece in turn, on labelled set 0
+    local spec name
+    for spec in "whole:" "no-feature-matching:--no-feature-matching" "no-noise:--no-noise" \
+                "no-weight-norm:--no-weight-norm" "no-init:--init-images 0"; do
+        name=improved-${spec%%:*}
+        # shellcheck disable=SC2086  # the flags split into words on purpose
+        train sgan "$name" --model improved --seed 0 --iterations 9000 --d-ema 0.999 \
+            --eval-every 1500 --sample-every 3000 ${spec#*:}
+        last_accuracy "$name"
+    done
+}
+
 for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp}; do
     case $part in
         judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
@@ -108,6 +134,7 @@ for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp};
                 train wgan_gp "wgan_gp$seed" --seed "$seed" --iterations "$WGAN_GP_ITERATIONS"
                 score "wgan_gp$seed" "$([ "$seed" = 0 ] && echo results_wgan_gp.png)"
             done ;;
-        *) echo "unknown part $part: choose from judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp" >&2; exit 2 ;;
+        sgan-ablation) improved_ablation ;;
+        *) echo "unknown part $part: choose from judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp sgan-ablation" >&2; exit 2 ;;
     esac
 done
