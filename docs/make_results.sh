@@ -57,47 +57,31 @@ score() {  # score NAME [PICTURE [SAMPLE FLAGS...]]: 10,000 samples of $RUNS/NAM
     if [ -n "$picture" ]; then cp "$run/samples.png" "docs/images/$picture"; fi  # the first 100 scored
 }
 
-sgan_accuracy_plot() {  # the six runs' test accuracy in one picture, and their last values
-    python - "$RUNS" docs/images/results_sgan_accuracy.png <<'EOF'
+accuracy_plot() {  # accuracy_plot IMAGE TITLE YMIN YMAX RUN=LABEL...: the test accuracy of those of the
+    # runs there are, in one picture (D's average and D itself where both were measured); each one's last
+    python - "$RUNS" "$@" <<'EOF'
 import sys
 from pathlib import Path
 
 from gan import plots
 from gan.trainers import Log
 
-runs, image = Path(sys.argv[1]), sys.argv[2]
+runs, image, title = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+ylim = float(sys.argv[4]), float(sys.argv[5])
 rows = []
-for seed in (0, 1, 2):
-    for run, label in ((f"sgan{seed}", f"SGAN, labels {seed}"),
-                       (f"sgan{seed}-supervised-only", f"supervised only, labels {seed}")):
-        measured = [row for row in Log.read(runs / run / "metrics.jsonl") if "test_acc" in row]
-        rows += [{"iteration": row["iteration"], label: row["test_acc"]} for row in measured]
-        print(f"{run}: test accuracy {measured[-1]['test_acc']:.4f} at iteration {measured[-1]['iteration']}")
+for run, label in (arg.split("=", 1) for arg in sys.argv[6:]):
+    if not (runs / run / "metrics.jsonl").exists():
+        continue
+    measured = [row for row in Log.read(runs / run / "metrics.jsonl") if "test_acc" in row]
+    for row in measured:
+        if "test_acc_raw" in row:
+            rows.append({"iteration": row["iteration"], f"{label}, D's average": row["test_acc"],
+                         f"{label}, D itself": row["test_acc_raw"]})
+        else:
+            rows.append({"iteration": row["iteration"], label: row["test_acc"]})
+    print(f"{run}: test accuracy {measured[-1]['test_acc']:.4f} at iteration {measured[-1]['iteration']}")
 labels = [key for key in dict.fromkeys(key for row in rows for key in row) if key != "iteration"]
-plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy",
-                         title="SGAN and the same discriminator on the labels alone, 3 labelled sets",
-                         ylim=(0.7, 1.0))
-EOF
-}
-
-improved_accuracy_plot() {  # the Improved-GAN runs' test accuracy (those of $RUNS/improved{0,1,2} there are)
-    python - "$RUNS" docs/images/results_sgan_improved_accuracy.png <<'EOF'
-import sys
-from pathlib import Path
-
-from gan import plots
-from gan.trainers import Log
-
-runs, image = Path(sys.argv[1]), sys.argv[2]
-rows = []
-for seed in (0, 1, 2):
-    if (runs / f"improved{seed}" / "metrics.jsonl").exists():
-        measured = [row for row in Log.read(runs / f"improved{seed}" / "metrics.jsonl") if "test_acc" in row]
-        rows += [{"iteration": row["iteration"], f"labels {seed}, D's average": row["test_acc"],
-                  f"labels {seed}, D itself": row["test_acc_raw"]} for row in measured]
-labels = [key for key in dict.fromkeys(key for row in rows for key in row) if key != "iteration"]
-plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy", ylim=(0.97, 0.995),
-                         title="Improved-GAN recipe, 100 labels: test accuracy")
+plots.save_metric_curves(rows, image, labels, window=1, ylabel="test accuracy", title=title, ylim=ylim)
 EOF
 }
 
@@ -146,7 +130,11 @@ for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp};
                 train sgan "sgan$seed-supervised-only" --seed "$seed" --iterations "$SGAN_ITERATIONS" --supervised-only
             done
             cp "$RUNS/sgan0/samples_final.png" docs/images/results_sgan.png
-            sgan_accuracy_plot ;;
+            accuracy_plot docs/images/results_sgan_accuracy.png \
+                "SGAN and the same discriminator on the labels alone, 3 labelled sets" 0.7 1 \
+                sgan0="SGAN, labels 0" sgan0-supervised-only="supervised only, labels 0" \
+                sgan1="SGAN, labels 1" sgan1-supervised-only="supervised only, labels 1" \
+                sgan2="SGAN, labels 2" sgan2-supervised-only="supervised only, labels 2" ;;
         cgan)
             for seed in 0 1; do
                 train cgan "cgan$seed" --seed "$seed"
@@ -162,7 +150,9 @@ for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp};
                 train sgan "improved$seed" --model improved --seed "$seed" --adam-eps 1e-4 --g-adam-eps 0.025
                 last_accuracy "improved$seed"
             done
-            improved_accuracy_plot ;;
+            accuracy_plot docs/images/results_sgan_improved_accuracy.png \
+                "Improved-GAN recipe, 100 labels: test accuracy" 0.97 0.995 \
+                improved0="labels 0" improved1="labels 1" improved2="labels 2" ;;
         sgan-ablation) improved_ablation ;;
         *) echo "unknown part $part: choose from judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp sgan-improved sgan-ablation" >&2; exit 2 ;;
     esac
