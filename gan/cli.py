@@ -10,7 +10,7 @@ models), plus the recipe's own (its options dataclass). Exit codes:
          do (missing data, a folder that holds another run, a checkpoint that does not
          fit, a loss that became NaN)
     2    a flag with a bad value (argparse's usage message)
-    130  interrupted with Ctrl-C, after writing a checkpoint to resume from
+    130  interrupted with Ctrl-C or SIGTERM, after writing a checkpoint to resume from
 """
 import argparse
 import dataclasses
@@ -149,7 +149,7 @@ def build_parser(recipe, variants=None):
     add(parser, "--log-every", positive_int, "iterations between rows of metrics.jsonl")
     add(parser, "--sample-every", positive_int, "iterations between fixed-noise sample grids")
     add(parser, "--checkpoint-every", positive_int,
-        "iterations between checkpoints (one is also written at the end and on Ctrl-C)")
+        "iterations between checkpoints (one is also written at the end and on Ctrl-C or SIGTERM)")
     if recipe.evaluate is not None:
         add(parser, "--eval-every", positive_int, "iterations between test-set measurements")
         add(parser, "--d-ema", fraction_below_one,
@@ -210,7 +210,7 @@ def main(model, argv=None):
     except OSError as e:  # a disk that filled up, a folder removed mid-run
         print(f"error: {e}; the last checkpoint in --out is left as it was", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # a second Ctrl-C: out at once, mid-iteration
+    except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: out at once, mid-iteration
         print("stopped at once; the last checkpoint in --out is left as it was", file=sys.stderr)
         return 130
     return 130 if outcome == "interrupted" else 0

@@ -287,28 +287,31 @@ def write_pictures(run, samples_name=None):
 
 
 class StopRequest:
-    """Ctrl-C asks the loop to stop after the current iteration, so that the checkpoint it
-    then writes is consistent; a second Ctrl-C stops at once (latest.npz stays as it was)."""
+    """Ctrl-C, or SIGTERM (`kill`, a job scheduler's time limit), asks the loop to stop after
+    the current iteration, so that the checkpoint it then writes is consistent; a second
+    signal stops at once (latest.npz stays as it was)."""
+
+    SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self):
         self.requested = False
-        self.previous_handler = None
+        self.previous_handlers = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
+            self.previous_handlers = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
         return self
 
-    def _on_interrupt(self, signum, frame):
+    def _on_signal(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: stopping after this iteration to write a checkpoint "
-              "(press again to stop at once)", file=sys.stderr)
+        print(f"\n{self.SIGNALS[signum]}: stopping after this iteration to write a checkpoint "
+              "(send it again to stop at once)", file=sys.stderr)
 
     def __exit__(self, *exc_info):
-        if self.previous_handler is not None:
-            signal.signal(signal.SIGINT, self.previous_handler)
+        for s, handler in self.previous_handlers.items():
+            signal.signal(s, handler)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -320,7 +323,7 @@ def set_learning_rates(run, factor):
 
 def train(recipe, config):
     """Train `recipe`'s model as `config` says. Returns "done", or "interrupted" after a
-    Ctrl-C (a checkpoint was written first). Raises ConfigError for settings or an --out
+    Ctrl-C or SIGTERM (a checkpoint was written first). Raises ConfigError for settings or an --out
     that cannot work, TrainingDiverged on a NaN or infinite loss or weight, CheckpointError
     for a checkpoint that does not fit, data.DataError for missing or damaged data files."""
     try:

@@ -198,14 +198,16 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(mnist_dir,
     assert meta["iteration"] == 2
 
 
-def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(mnist_dir, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; kill or a scheduler
+def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(signum, mnist_dir, tmp_path, monkeypatch, capsys):
     real_step = steps.gan_step
     calls = []
+    handler_before = signal.getsignal(signum)
 
     def step_then_ctrl_c(nets, batches):
         calls.append(1)
         if len(calls) == 2:
-            signal.raise_signal(signal.SIGINT)  # arrives mid-step, as a real Ctrl-C would
+            signal.raise_signal(signum)  # arrives mid-step, as a real one would
         return real_step(nets, batches)
     monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_then_ctrl_c))
     code = run_example("gan", "--iterations", 10, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
@@ -215,7 +217,7 @@ def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(mnist_dir, tmp_pa
     _, meta = checkpoint.read_training(tmp_path / "latest.npz")
     assert meta["iteration"] == 2
     assert "--resume" in capsys.readouterr().out
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signum) is handler_before  # handler restored
 
 
 @pytest.mark.parametrize("decay_start, factor", [("1", 1.0), ("0.5", 0.5)])
