@@ -323,9 +323,10 @@ def set_learning_rates(run, factor):
 
 def train(recipe, config):
     """Train `recipe`'s model as `config` says. Returns "done", or "interrupted" after a
-    Ctrl-C or SIGTERM (a checkpoint was written first). Raises ConfigError for settings or an --out
-    that cannot work, TrainingDiverged on a NaN or infinite loss or weight, CheckpointError
-    for a checkpoint that does not fit, data.DataError for missing or damaged data files."""
+    Ctrl-C or SIGTERM (a checkpoint was written first). Raises ConfigError for settings or
+    an --out that cannot work, TrainingDiverged on a NaN or infinite loss or weight,
+    CheckpointError for a checkpoint that does not fit, data.DataError for missing or
+    damaged data files."""
     try:
         minigrad.set_backend(config.backend)
     except RuntimeError as e:  # CuPy missing, or no GPU

@@ -199,17 +199,17 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(mnist_dir,
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; kill or a scheduler
-def test_ctrl_c_finishes_the_iteration_and_writes_a_checkpoint(signum, mnist_dir, tmp_path, monkeypatch, capsys):
+def test_ctrl_c_or_sigterm_finishes_the_iteration_and_writes_a_checkpoint(signum, mnist_dir, tmp_path, monkeypatch, capsys):
     real_step = steps.gan_step
     calls = []
     handler_before = signal.getsignal(signum)
 
-    def step_then_ctrl_c(nets, batches):
+    def step_then_signal(nets, batches):
         calls.append(1)
         if len(calls) == 2:
             signal.raise_signal(signum)  # arrives mid-step, as a real one would
         return real_step(nets, batches)
-    monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_then_ctrl_c))
+    monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_then_signal))
     code = run_example("gan", "--iterations", 10, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
                        "--data-dir", mnist_dir, "--checkpoint-every", 100)
     assert code == 130
