@@ -470,9 +470,13 @@ class ImprovedGANDiscriminator(nn.Module):
     input (σ 0.3, in [0, 1] pixel units as theirs) and before every later layer (σ 0.5),
     weight-normalised dense layers 1000-500-250-250-250 with ReLU, and 10 class logits.
     `features` is the last hidden layer, the one the generator's feature matching reads.
-    weight_norm=False and noise=False drop those pieces (docs/sgan.md measures each)."""
+    weight_norm=False and noise=False drop those pieces (docs/sgan.md measures each).
+    v_init_std, if set, draws the weight directions v from N(0, v_init_std²), as their code
+    (0.1: rows about five times longer than the default's at 784 inputs). w = g·v/‖v‖ does
+    not depend on that length, but each of Adam's steps, about the same size either way,
+    turns a longer row less."""
 
-    def __init__(self, num_classes=NUM_CLASSES, weight_norm=True, noise=True):
+    def __init__(self, num_classes=NUM_CLASSES, weight_norm=True, noise=True, v_init_std=None):
         super().__init__()
         self.body = nn.Sequential(                          # x: (N, 1, 28, 28) in [−1, 1]
             UnitRange(),                                    # (N, 1, 28, 28) in [0, 1]
@@ -489,6 +493,10 @@ class ImprovedGANDiscriminator(nn.Module):
             *noise_layer(0.5, noise),
             dense_layer(250, num_classes, weight_norm, train_scale=True),  # (N, 10) logits; g trained
         )
+        if v_init_std:
+            for layer in self.modules():
+                if isinstance(layer, nn.WeightNormDense):
+                    init.normal_(layer.weight_v, std=v_init_std)  # g, and so w's length, unchanged
 
     def features(self, x):
         return self.body(x)

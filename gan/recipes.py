@@ -12,6 +12,7 @@ command line as its variants (`VARIANTS`): examples/sgan.py trains the book's SG
 `--model improved`, the Improved-GAN recipe.
 """
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -243,6 +244,8 @@ class ImprovedGANOptions(LabeledSubsetOptions):
     weight_norm: bool = flag(True, "weight-normalised dense layers in D (--no-weight-norm: plain "
                                    "Dense layers, their default initialisation)")
     noise: bool = flag(True, "Gaussian noise in D in training (σ 0.3 on the input, 0.5 later)")
+    v_init_std: float = flag(0.0, "std of the normal entries D's weight directions v start from "
+                                  "(their code: 0.1); 0: the default initialisation", type=float)
     feature_matching: bool = flag(True, "G trained by feature matching (--no-feature-matching: "
                                         "by the non-saturating loss)")
 
@@ -251,6 +254,12 @@ class ImprovedGANOptions(LabeledSubsetOptions):
         check_lr_decay(self)
         if self.init_images < 0:
             raise ConfigError(f"--init-images must be 0 (none) or more, got {self.init_images}")
+        if self.v_init_std < 0 or not math.isfinite(self.v_init_std):
+            raise ConfigError(f"--v-init-std must be 0 (the default initialisation) or a positive "
+                              f"standard deviation, got {self.v_init_std}")
+        if self.v_init_std and not self.weight_norm:
+            raise ConfigError("--v-init-std draws the directions v of weight-normalised layers: "
+                              "drop --no-weight-norm or --v-init-std")
 
 
 def improved_batches(data, config):
@@ -279,7 +288,8 @@ SGAN_IMPROVED = Recipe(
             "matching) on MNIST with 100 labels.",
     networks=lambda options: (models.ImprovedGANGenerator(),
                               models.ImprovedGANDiscriminator(weight_norm=options.weight_norm,
-                                                              noise=options.noise)),
+                                                              noise=options.noise,
+                                                              v_init_std=options.v_init_std)),
     step=lambda options: functools.partial(steps.improved_gan_step,
                                            unlabeled_weight=options.unlabeled_weight,
                                            feature_matching=options.feature_matching),

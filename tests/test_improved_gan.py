@@ -85,6 +85,33 @@ def test_the_no_flags_drop_weight_normalisation_and_noise_from_d():
     np.testing.assert_array_equal(plain(x).numpy(), plain(x).numpy())  # training mode, no noise
 
 
+def test_v_init_std_draws_d_s_directions_at_that_scale_and_keeps_w_s_length():
+    options = cli.parse_config(recipes.SGAN_IMPROVED, ["--v-init-std", "0.1"]).options
+    state = backend.get_rng_state()
+    _, default = recipes.build_networks("sgan_improved")
+    backend.set_rng_state(state)                        # the same draws up to v's
+    _, theirs = recipes.build_networks("sgan_improved", options)
+    directions = [name for name, _ in theirs.named_parameters() if name.endswith("weight_v")]
+    assert len(directions) == 6
+    for name in directions:
+        assert theirs.state_dict()[name].std() == pytest.approx(0.1, rel=0.05), name
+        assert default.state_dict()[name].std() < 0.07, name  # kaiming-uniform: 1/√(3·fan_in)
+    for name, g in default.state_dict().items():
+        if name.endswith("weight_g"):
+            np.testing.assert_array_equal(theirs.state_dict()[name], g, err_msg=name)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--v-init-std", "-0.1"], "a positive standard deviation"),
+    (["--v-init-std", "nan"], "a positive standard deviation"),
+    (["--v-init-std", "0.1", "--no-weight-norm"], "drop --no-weight-norm"),
+])
+def test_a_bad_v_init_std_is_refused_saying_what_to_do(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.parse_config(recipes.SGAN_IMPROVED, flags)
+    assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_init_images_0_skips_the_data_dependent_initialisation():
     config = cli.parse_config(recipes.SGAN_IMPROVED, ["--init-images", "0"])
     data = recipes.TrainingData(images(8).numpy(), np.arange(8) % 10, None, None)
