@@ -422,16 +422,17 @@ class ImprovedGANGenerator(nn.Module):
     """The MNIST generator of Improved-GAN's feature-matching code: z ~ U[0, 1)¹⁰⁰, two
     dense layers of 500 with BatchNorm and softplus, a weight-normalised output layer and a
     sigmoid, mapped to [−1, 1] (2·σ − 1) like every other generator here, so gan.sample's
-    [0, 1] pictures stay right. (Their BatchNorm has a shift β and no scale γ; ours has both.)"""
+    [0, 1] pictures stay right. Their BatchNorm has a shift β and no scale γ; ours has both
+    unless bn_scale=False."""
 
-    def __init__(self, latent_dim=LATENT_DIM):
+    def __init__(self, latent_dim=LATENT_DIM, bn_scale=True):
         super().__init__()
         self.net = nn.Sequential(                           # z: (N, 100), uniform in [0, 1)
             nn.Dense(latent_dim, 500, bias=False),          # (N, 500); BatchNorm's β is the bias
-            nn.BatchNorm(500),
+            nn.BatchNorm(500, train_scale=bn_scale),
             nn.Softplus(),
             nn.Dense(500, 500, bias=False),                 # (N, 500)
-            nn.BatchNorm(500),
+            nn.BatchNorm(500, train_scale=bn_scale),
             nn.Softplus(),
             nn.WeightNormDense(500, 28 * 28),               # (N, 784)
             nn.Sigmoid(),                                   # (N, 784) in (0, 1)

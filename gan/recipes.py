@@ -246,6 +246,8 @@ class ImprovedGANOptions(LabeledSubsetOptions):
     noise: bool = flag(True, "Gaussian noise in D in training (σ 0.3 on the input, 0.5 later)")
     v_init_std: float = flag(0.0, "std of the normal entries D's weight directions v start from "
                                   "(their code: 0.1); 0: the default initialisation", type=float)
+    g_bn_scale: bool = flag(True, "G's BatchNorm learns a scale γ (--no-g-bn-scale: a shift β "
+                                  "only, as their code)")
     feature_matching: bool = flag(True, "G trained by feature matching (--no-feature-matching: "
                                         "by the non-saturating loss)")
 
@@ -286,7 +288,7 @@ SGAN_IMPROVED = Recipe(
     name="sgan_improved",
     summary="Train the Improved-GAN semi-supervised classifier (Salimans et al. 2016, feature "
             "matching) on MNIST with 100 labels.",
-    networks=lambda options: (models.ImprovedGANGenerator(),
+    networks=lambda options: (models.ImprovedGANGenerator(bn_scale=options.g_bn_scale),
                               models.ImprovedGANDiscriminator(weight_norm=options.weight_norm,
                                                               noise=options.noise,
                                                               v_init_std=options.v_init_std)),

@@ -101,6 +101,16 @@ def test_v_init_std_draws_d_s_directions_at_that_scale_and_keeps_w_s_length():
             np.testing.assert_array_equal(theirs.state_dict()[name], g, err_msg=name)
 
 
+def test_no_g_bn_scale_leaves_g_s_batchnorm_a_shift_only():
+    trained = lambda G: {name for name, _ in G.named_parameters() if name.endswith("gamma")}
+    G, _ = recipes.build_networks("sgan_improved")
+    assert trained(G) == {"net.1.gamma", "net.4.gamma"}
+    options = cli.parse_config(recipes.SGAN_IMPROVED, ["--no-g-bn-scale"]).options
+    G, _ = recipes.build_networks("sgan_improved", options)
+    assert trained(G) == set() and {"net.1.beta", "net.4.beta"} <= dict(G.named_parameters()).keys()
+    assert G(steps.latent_noise(3, models.LATENT_DIM, "uniform")).shape == (3, 1, 28, 28)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--v-init-std", "-0.1"], "a positive standard deviation"),
     (["--v-init-std", "nan"], "a positive standard deviation"),

@@ -55,6 +55,7 @@ LAYERS = {  # name: (layer factory, input shape)
     "batchnorm_2d_input": (lambda: with_running_stats(nn.BatchNorm(3), 3), (6, 3)),
     "batchnorm_4d_input": (lambda: with_running_stats(nn.BatchNorm(3), 3), (4, 3, 2, 3)),
     "batchnorm_no_affine": (lambda: with_running_stats(nn.BatchNorm(3, affine=False), 3), (4, 3, 2, 2)),
+    "batchnorm_fixed_scale": (lambda: with_running_stats(nn.BatchNorm(3, train_scale=False), 3), (6, 3)),
     "layernorm_2d_input": (lambda: nn.LayerNorm(3), (4, 3)),
     "layernorm_4d_input": (lambda: nn.LayerNorm((3, 2, 2)), (2, 3, 2, 2)),
     "layernorm_no_affine": (lambda: nn.LayerNorm((2, 3), affine=False), (3, 2, 3)),
@@ -259,6 +260,23 @@ def test_batchnorm_keeps_running_stats_out_of_the_parameters():
     assert [name for name, _ in layer.named_buffers()] == ["running_mean", "running_var"]
     assert not any(p is layer.running_mean or p is layer.running_var for p in layer.parameters())
     assert nn.BatchNorm(4, affine=False).parameters() == []
+
+
+def test_a_batchnorm_without_a_trained_scale_keeps_gamma_at_one_as_a_buffer():
+    layer = nn.BatchNorm(4, train_scale=False)
+    assert [name for name, _ in layer.named_parameters()] == ["beta"]
+    assert [name for name, _ in layer.named_buffers()] == ["running_mean", "running_var", "gamma"]
+    assert "train_scale=False" in repr(layer)
+    x = minigrad.tensor(random((8, 4), seed=1))
+    shifted = nn.BatchNorm(4)
+    for bn in (layer, shifted):
+        bn.beta.data = bn.beta.data + 0.5
+    np.testing.assert_array_equal(layer(x).numpy(), shifted(x).numpy())  # y = x̂ + β, as γ = 1
+    optimizer = minigrad.optim.SGD(layer.parameters(), lr=0.1)
+    (layer(x) * minigrad.tensor(random((8, 4), seed=2))).sum().backward()
+    optimizer.step()
+    np.testing.assert_array_equal(minigrad.backend.to_numpy(layer.gamma), np.ones(4))
+    assert not np.allclose(layer.beta.numpy(), 0.5)
 
 
 def test_batchnorm_running_stats_take_the_parameters_dtype(monkeypatch):

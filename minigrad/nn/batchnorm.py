@@ -3,7 +3,7 @@ running averages of them in eval mode. LayerNorm: normalize each sample over its
 values, the same in training and eval. The ops are minigrad/ops/normalization.py."""
 from .. import functional as F
 from .. import backend
-from ..tensor import DEFAULT_DTYPE
+from ..tensor import DEFAULT_DTYPE, Tensor
 from .layers import _is_int, check_sizes, new_parameter, shape_error
 from .module import Module
 from . import init
@@ -16,31 +16,44 @@ class BatchNorm(Module):
     and running_mean/running_var ← (1 − momentum)·running + momentum·batch (the unbiased
     variance, as PyTorch). Eval: the running statistics. γ (ones) and β (zeros) are
     parameters when affine=True; the running statistics are buffers, never trained.
+    train_scale=False keeps γ at 1 as a buffer (saved, never trained), a shift β only, as
+    the Improved-GAN generator's BatchNorm.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, train_scale=True):
         super().__init__()
         check_sizes(self, num_features=num_features)
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        self.train_scale = affine and train_scale
         self.gamma = init.constant_(new_parameter((num_features,)), 1.0) if affine else None
         self.beta = new_parameter((num_features,)) if affine else None
         # The running statistics take the parameters' dtype and backend (the defaults when
         # affine=False leaves none), so that a float64 layer stays float64 throughout.
         xp, dtype = backend.backend_module(), DEFAULT_DTYPE
         if affine:
-            xp, dtype = backend.get_array_module(self.gamma.data), self.gamma.dtype
+            xp, dtype = backend.get_array_module(self.beta.data), self.beta.dtype
         self.register_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", xp.ones(num_features, dtype=dtype))
+        if affine and not train_scale:
+            self.register_buffer("gamma", self.gamma.data)
 
     def forward(self, x):
         if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
             c = self.num_features
             raise shape_error(self, f"(N, {c}) or (N, {c}, H, W)", x)
-        return F.batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var,
+        return F.batch_norm(x, self.scale(), self.beta, self.running_mean, self.running_var,
                             self.training, self.momentum, self.eps)
 
+    def scale(self):
+        """γ as a tensor: the parameter, the buffer as a constant, or None (affine=False)."""
+        if self.train_scale or self.gamma is None:
+            return self.gamma
+        return Tensor._wrap(self.gamma)
+
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        fixed = ", train_scale=False" if self.affine and not self.train_scale else ""
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}{fixed}")
 
 
 class LayerNorm(Module):
