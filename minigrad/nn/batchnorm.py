@@ -31,7 +31,7 @@ class BatchNorm(Module):
         # affine=False leaves none), so that a float64 layer stays float64 throughout.
         xp, dtype = backend.backend_module(), DEFAULT_DTYPE
         if affine:
-            xp, dtype = backend.get_array_module(self.beta.data), self.beta.dtype
+            xp, dtype = backend.get_array_module(self.gamma.data), self.gamma.dtype
         self.register_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", xp.ones(num_features, dtype=dtype))
         if affine and not train_scale:
