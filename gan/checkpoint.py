@@ -24,6 +24,7 @@ import zlib
 import numpy
 
 FORMAT = "minigrad-checkpoint/1"
+GENERATOR_FORMAT = "minigrad-generator/1"  # weights only: what gan.sample needs
 META_KEYS = ("kind", "config", "iteration", "optimizers", "state")
 
 
@@ -172,7 +173,10 @@ def save_training(path, *, kind, config, iteration, modules, optimizers, arrays=
 
 def read_training(path):
     """(arrays, meta) of a training checkpoint, after checking that it is one, whole."""
-    arrays, meta = load_npz(path)
+    return _checked_training(path, *load_npz(path))
+
+
+def _checked_training(path, arrays, meta):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a minigrad training checkpoint "
                               f"(format {meta.get('format') if isinstance(meta, dict) else None!r}, "
@@ -189,6 +193,25 @@ def module_state(arrays, name):
     return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
+def save_generator(path, *, kind, config, iteration, generator, averaged):
+    """A weights-only file for drawing samples: the generator's state_dict (the moving average
+    of its weights when `averaged`) under G/, and the model kind and config that rebuild it."""
+    arrays = {f"G/{key}": value for key, value in generator.state_dict().items()}
+    save_npz(path, arrays, {"format": GENERATOR_FORMAT, "kind": kind, "config": config,
+                            "iteration": int(iteration), "averaged": bool(averaged)})
+
+
+def read_generator_source(path):
+    """(arrays, meta) of a file that holds a generator: a training checkpoint, or the
+    weights-only file of `save_generator` (meta["format"] tells which)."""
+    arrays, meta = load_npz(path)
+    if isinstance(meta, dict) and meta.get("format") == GENERATOR_FORMAT:
+        if not {"kind", "config", "iteration"} <= set(meta):
+            raise CheckpointError(f"{path} is damaged: its metadata lacks the model kind or config")
+        return arrays, meta
+    return _checked_training(path, arrays, meta)
+
+
 def load_training(path, *, kind, config, modules, optimizers, free_keys=(), defaults=None):
     """Load a checkpoint into `modules` and `optimizers` (in place) and return
     (iteration, arrays, state). Refuses, with a message saying what differs, a checkpoint
@@ -198,7 +221,8 @@ def load_training(path, *, kind, config, modules, optimizers, free_keys=(), defa
     arrays, meta = read_training(path)
     if meta["kind"] != kind:
         raise CheckpointError(f"{path} holds a {meta['kind']!r} model; this run trains {kind!r}")
-    saved = {**(defaults or {}), **meta["config"]}
+    # a key missing on either side counts as its default (a setting recorded only when used)
+    saved, config = {**(defaults or {}), **meta["config"]}, {**(defaults or {}), **config}
     differences = [f"{key}: checkpoint {saved.get(key)!r}, this run {config.get(key)!r}"
                    for key in sorted(set(saved) | set(config))
                    if key not in free_keys and saved.get(key) != config.get(key)]

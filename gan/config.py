@@ -35,6 +35,7 @@ class TrainConfig:
     resume: str | None = None           # a checkpoint to continue from
     overwrite: bool = False             # start afresh in a folder that holds a run
     backend: str = "numpy"
+    tensorboard: bool = False           # also write the logged numbers and grids for TensorBoard
     log_every: int = 100
     sample_every: int = 1000
     checkpoint_every: int = 1000
@@ -46,6 +47,15 @@ class TrainConfig:
     # data or the random draws. The rest may change: the length, where and how often it
     # writes, and the learning rates (a smaller --lr is the usual way on after a divergence).
     MATCHED = ("dataset", "limit", "batch_size", "beta1", "beta2", "ema", "seed")
+
+    # What a checkpoint that lacks one of these settings trained with: each was added to the
+    # checkpoint's config (or recorded only when set) after runs were made without it.
+    LEGACY_DEFAULTS = {
+        "d_ema": 0.0,          # recorded only when a run keeps a moving average of D
+        "g_beta1": None,       # recorded only when G's β₁ is not D's
+        "adam_eps": 1e-8,      # recorded only when Adam's ε is not 1e-8 for both networks
+        "g_adam_eps": 1e-8,
+    }
 
     def generator_lr(self):
         return self.lr if self.g_lr is None else self.g_lr
@@ -101,6 +111,12 @@ def option_defaults(options_class):
     since, the class's LEGACY_DEFAULTS says what such a checkpoint trained with)."""
     return {**{f.name: f.default for f in options_fields(options_class)},
             **getattr(options_class, "LEGACY_DEFAULTS", {})}
+
+
+def checkpoint_defaults(options_class):
+    """What a checkpoint's config counts as for the settings it lacks: TrainConfig's legacy
+    values and the recipe's option defaults."""
+    return {**TrainConfig.LEGACY_DEFAULTS, **option_defaults(options_class)}
 
 
 def flag(default, help, **argparse_settings):

@@ -237,7 +237,7 @@ SGAN = Recipe(
 @dataclass
 class ImprovedGANOptions(LabeledSubsetOptions):
     unlabeled_weight: float = flag(1.0, "weight of the unsupervised loss in D's loss")
-    lr_decay_start: float = lr_decay_flag(0.67)
+    lr_decay_start: float = lr_decay_flag(1.0, " (their CIFAR script's: 0.67)")
     init_images: int = flag(500, "training images of D's data-dependent initialisation; 0: none",
                             type=int)
     # the recipe's pieces, each on by default; --no-<piece> drops it (docs/sgan.md: their worth)
@@ -297,10 +297,12 @@ SGAN_IMPROVED = Recipe(
                                            feature_matching=options.feature_matching),
     batches=improved_batches,
     # Their MNIST script: batches of 100 (the 100 labelled images in each), Adam(3e-3,
-    # β₁ 0.5), 300 epochs of 600 batches, D tested with a moving average of its weights of
-    # decay 0.9999. (Their MNIST script keeps the rate constant; their CIFAR one decays it
-    # linearly over the last third, which --lr-decay-start 1 turns off.)
-    defaults=dict(iterations=180_000, batch_size=100, lr=3e-3, beta1=0.5, d_ema=0.9999,
+    # β₁ 0.5) with their code's ε (1e-4 for D, 0.025 for G) at constant rates, 300 epochs of
+    # 600 batches, D tested with a moving average of its weights of decay 0.9999
+    # (docs/sgan.md: the recipe before, ε 1e-8 and rates decaying over the last third, is
+    # --adam-eps 1e-8 --g-adam-eps 1e-8 --lr-decay-start 0.67).
+    defaults=dict(iterations=180_000, batch_size=100, lr=3e-3, beta1=0.5, adam_eps=1e-4, g_adam_eps=0.025,
+                  d_ema=0.9999,
                   log_every=100, sample_every=6000, checkpoint_every=3000, eval_every=3000),
     options=ImprovedGANOptions,
     evaluate=test_accuracy,
@@ -390,6 +392,13 @@ RECIPES = {recipe.name: recipe for recipe in (GAN, DCGAN, SGAN, SGAN_IMPROVED, W
 # Commands that train one of several recipes, chosen with --model: command -> {choice:
 # recipe name}, the first choice the default.
 VARIANTS = {"sgan": {"book": "sgan", "improved": "sgan_improved"}}
+
+
+def commands():
+    """The training commands, as examples/<command>.py and `python -m gan.train <command>`
+    name them: every recipe but those reached only through another command's --model."""
+    reached_by_model = {name for choices in VARIANTS.values() for name in choices.values()} - set(VARIANTS)
+    return [name for name in RECIPES if name not in reached_by_model]
 
 
 def get_recipe(name):

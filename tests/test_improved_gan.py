@@ -243,14 +243,41 @@ def test_adam_eps_is_in_the_checkpoint_config_only_when_set():
 def test_adam_eps_flags_reach_the_optimizers_and_a_resume_must_repeat_them(mnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
     common = ("--model", "improved", *TINY, "--data-dir", mnist_dir, "--out", out)
-    assert run_example("sgan", *common, "--iterations", 2, "--adam-eps", 1e-4, "--g-adam-eps", 0.025) == 0
+    assert run_example("sgan", *common, "--iterations", 2, "--adam-eps", 1e-3, "--g-adam-eps", 0.01) == 0
     _, meta = checkpoint.read_training(out / "latest.npz")
-    assert meta["optimizers"]["D"]["eps"] == 1e-4 and meta["optimizers"]["G"]["eps"] == 0.025
+    assert meta["optimizers"]["D"]["eps"] == 1e-3 and meta["optimizers"]["G"]["eps"] == 0.01
     capsys.readouterr()
     assert run_example("sgan", *common, "--iterations", 3, "--resume") != 0  # ε left out: refused
     assert "adam_eps" in capsys.readouterr().err
     assert run_example("sgan", *common, "--iterations", 3, "--resume",
-                       "--adam-eps", 1e-4, "--g-adam-eps", 0.025) == 0
+                       "--adam-eps", 1e-3, "--g-adam-eps", 0.01) == 0
+
+
+def test_the_default_is_the_recipe_that_measured_99_percent():
+    """Their code's Adam ε (1e-4 for D, 0.025 for G) at constant rates: docs/sgan.md."""
+    config = cli.parse_config(recipes.get_recipe("sgan_improved"), [])
+    assert (config.adam_eps, config.generator_adam_eps(), config.options.lr_decay_start) == (1e-4, 0.025, 1.0)
+    before = cli.parse_config(recipes.get_recipe("sgan_improved"),
+                              ["--adam-eps", "1e-8", "--g-adam-eps", "1e-8", "--lr-decay-start", "0.67"])
+    assert (before.adam_eps, before.generator_adam_eps(), before.options.lr_decay_start) == (1e-8, 1e-8, 0.67)
+
+
+def test_a_run_of_the_earlier_default_resumes_as_it_trained(mnist_dir, tmp_path, capsys):
+    """Made under the earlier defaults (ε 1e-8, decay over the last third), a checkpoint is
+    refused under today's, naming each setting, and resumes with the flags of the earlier ones."""
+    out = tmp_path / "run"
+    common = ("--model", "improved", *TINY, "--data-dir", mnist_dir, "--out", out)
+    earlier = ("--adam-eps", 1e-8, "--g-adam-eps", 1e-8, "--lr-decay-start", 0.67)
+    assert run_example("sgan", *common, "--iterations", 2, *earlier) == 0
+    _, meta = checkpoint.read_training(out / "latest.npz")
+    assert "adam_eps" not in meta["config"]  # as the checkpoints of that time: ε 1e-8 went unrecorded
+    capsys.readouterr()
+    assert run_example("sgan", *common, "--iterations", 3, "--resume") == 1
+    err = capsys.readouterr().err
+    assert "adam_eps: checkpoint 1e-08, this run 0.0001" in err
+    assert "g_adam_eps: checkpoint 1e-08, this run 0.025" in err
+    assert "lr_decay_start: checkpoint 0.67, this run 1.0" in err
+    assert run_example("sgan", *common, "--iterations", 3, "--resume", *earlier) == 0
 
 
 def test_g_beta1_sets_only_the_generators_beta1_and_a_resume_must_repeat_it(mnist_dir, tmp_path, capsys):
