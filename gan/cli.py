@@ -102,14 +102,14 @@ def add_model_flag(parser, variants):
                              "its flags")
 
 
-def build_parser(recipe, variants=None):
+def build_parser(recipe, variants=None, prog=None):
     """The parser of a training command line, with `recipe`'s defaults and flags (and
     --model, for a command with `variants`). Flags the recipe sets a default for parse to
     None when not given: `parse_config` fills them in, after the recipe's own flags have
     said which defaults apply (--arch keras has its own)."""
     d = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **recipe.defaults}
-    parser = argparse.ArgumentParser(description=recipe.summary, epilog=recipe.defaults_note or None,
-                                     formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=recipe.summary,
+                                     epilog=recipe.defaults_note or None, formatter_class=HelpFormatter)
     if variants is not None:
         add_model_flag(parser, variants)
 
@@ -157,6 +157,9 @@ def build_parser(recipe, variants=None):
             "(test_acc; D's own is then test_acc_raw); 0: test D itself")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"a smoke test: 2 iterations on {DRY_RUN_IMAGES} images, every output written")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write the logged numbers and sample grids to OUT/tensorboard "
+                             '(needs the extra: pip install -e ".[tensorboard]")')
     for f in options_fields(recipe.options):
         settings = dict(f.metadata)
         name = "--" + f.name.replace("_", "-")
@@ -169,9 +172,9 @@ def build_parser(recipe, variants=None):
     return parser
 
 
-def parse_config(recipe, argv=None, variants=None):
+def parse_config(recipe, argv=None, variants=None, prog=None):
     """The TrainConfig a command line asks for; argparse's exit 2 for bad values."""
-    parser = build_parser(recipe, variants)
+    parser = build_parser(recipe, variants, prog)
     args = vars(parser.parse_args(argv))
     options = None
     if recipe.options is not None:
@@ -194,14 +197,14 @@ def parse_config(recipe, argv=None, variants=None):
     return config
 
 
-def main(model, argv=None):
+def main(model, argv=None, prog=None):
     """Parse `argv` (default sys.argv[1:]), train `model` (a recipe, or a command with
     variants whose --model picks the recipe), and return the exit code."""
     from . import trainers
     from .checkpoint import CheckpointError
 
     recipe, variants = choose_recipe(model, argv)
-    config = parse_config(recipe, argv, variants)
+    config = parse_config(recipe, argv, variants, prog)
     try:
         outcome = trainers.train(recipe, config)
     except (ConfigError, CheckpointError, data.DataError, trainers.TrainingDiverged) as e:

@@ -1,9 +1,11 @@
 """Score generated images with the judge classifier, next to real images as the baseline.
 
     python -m gan.evaluate samples.npz [--judge PATH] [--data-dir FOLDER] [--json out.json]
+    python -m gan.evaluate runs/dcgan --n 10000       # draws the samples from the run first
 
-`samples.npz` holds `images` (n, 28, 28) float32 in [0, 1] (what gan.sample writes). The
-judge (python -m gan.judge) gives, for the samples and for n real training images:
+`samples.npz` holds `images` (n, 28, 28) float32 in [0, 1] (what gan.sample writes); in its
+place a run folder, a training checkpoint or a generator.npz gives --n samples drawn as
+gan.sample draws them. The judge (python -m gan.judge) gives, for the samples and for n real training images:
 the Fréchet distance of its features to those of the test set (FID), the Inception score,
 and the class histogram with how many of the 10 classes appear. When the samples come from
 a conditional model (the .npz also holds the requested `labels`, as `gan.sample` writes
@@ -13,12 +15,38 @@ class, next to its accuracy on the real images' own labels.
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, cli, data, metrics
+import minigrad
+
+from . import checkpoint, cli, data, metrics, models, sample
 from .judge import load_judge
+
+
+def samples_to_score(path, n=10_000, seed=0):
+    """(images, labels) as `load_samples` returns them: read from a samples file, or drawn
+    (n, latent vectors seeded by `seed`) from a run folder, checkpoint or generator.npz."""
+    if not holds_a_model(path):
+        return load_samples(path)
+    generator, meta = sample.load_generator(path)
+    labels = sample.requested_labels(None, n, generator.num_classes) if models.is_conditional(generator) else None
+    images = sample.draw_samples(generator, meta, n, seed, labels)
+    return images[:, None] * 2 - 1, labels
+
+
+def holds_a_model(path):
+    """Is `path` a run folder or a checkpoint (an .npz with a meta document), not samples?"""
+    path = Path(path)
+    if path.is_dir():
+        return True
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "meta.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False  # load_samples says what is wrong with it
 
 
 def load_samples(path):
@@ -84,10 +112,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Score generated images with the judge classifier.",
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("samples", help="a .npz with images (n, 28, 28) in [0, 1] (and the requested "
-                                        "labels (n,) of a conditional model's samples)")
+                                        "labels (n,) of a conditional model's samples), or a run "
+                                        "folder or checkpoint to draw --n samples from")
+    parser.add_argument("--n", type=cli.positive_int, default=10_000,
+                        help="samples drawn when SAMPLES is a run folder or checkpoint")
     parser.add_argument("--judge", default=None, help="the judge's file (default: the user cache)")
-    cli.add_common_flags(parser, backend=False)
-    parser.add_argument("--seed", type=cli.non_negative_int, default=0, help="picks the real baseline images")
+    cli.add_common_flags(parser)
+    parser.add_argument("--seed", type=cli.non_negative_int, default=0,
+                        help="picks the real baseline images (and seeds the latent vectors of drawn samples)")
     parser.add_argument("--limit", type=cli.positive_int, default=None,
                         help="compare with the first N test images only (N >= 2)")
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
@@ -98,7 +130,8 @@ def main(argv=None):
     try:
         if args.json and Path(args.json).exists() and Path(args.json).resolve() == Path(args.samples).resolve():
             raise ValueError(f"--json {args.json} would overwrite the samples it reads; choose another file")
-        images, labels = load_samples(args.samples)
+        minigrad.set_backend(args.backend)
+        images, labels = samples_to_score(args.samples, args.n, args.seed)
         judge = load_judge(args.judge, args.dataset)
         dataset = data.load_dataset(args.dataset, args.data_dir)
         results = evaluate(images, judge, dataset, args.seed, args.limit, labels)
@@ -106,7 +139,7 @@ def main(argv=None):
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2)
-    except (ValueError, OSError, checkpoint.CheckpointError, data.DataError) as e:
+    except (ValueError, OSError, RuntimeError, checkpoint.CheckpointError, data.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

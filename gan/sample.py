@@ -1,16 +1,19 @@
 """Draw images from a trained generator.
 
-    python -m gan.sample --checkpoint runs/dcgan/latest.npz --n 10000 --out samples.npz
+    python -m gan.sample --checkpoint runs/dcgan --n 10000 --out samples.npz
 
-Writes `images`, float32 (n, 28, 28) in [0, 1], to the .npz, and a grid of the first 100
-next to it (samples.png). The generator runs in eval mode (BatchNorm's running statistics);
-when the run kept a moving average of G's weights (--ema), samples come from that average
-unless --raw asks for G itself.
+--checkpoint takes a run folder (its latest.npz, or its generator.npz), a training
+checkpoint, or a weights-only generator file (generator.npz, written beside every
+checkpoint, or made from one by `python -m gan.export`). Writes `images`, float32
+(n, 28, 28) in [0, 1], to the .npz, and a grid of the first 100 next to it (samples.png).
+The generator runs in eval mode (BatchNorm's running statistics); when the run kept a moving
+average of G's weights (--ema), samples come from that average unless --raw asks for G
+itself (which generator.npz does not hold: --raw reads latest.npz).
 
 A conditional model (examples/cgan.py) draws the digits it is asked for:
 
-    python -m gan.sample --checkpoint runs/cgan/latest.npz --n 1000 --label 7     # 1000 sevens
-    python -m gan.sample --checkpoint runs/cgan/latest.npz --n 1000 --label all   # 1000 of each
+    python -m gan.sample --checkpoint runs/cgan --n 1000 --label 7     # 1000 sevens
+    python -m gan.sample --checkpoint runs/cgan --n 1000 --label all   # 1000 of each
 
 and the .npz also holds the requested `labels` (n,) int64, which gan.evaluate checks the
 judge reads back. Without --label it draws the classes in turn, 0, 1, ..., 9, 0, ...
@@ -25,16 +28,22 @@ import numpy as np
 
 import minigrad
 
-from . import checkpoint, cli, models, recipes
+from . import checkpoint, cli, models, recipes, run_folder
 from .config import option_defaults, options_fields
 
 BYTES_PER_IMAGE = 28 * 28 * 4  # float32
 
 
 def load_generator(path, raw=False):
-    """The generator of a training checkpoint (its moving average if it has one and not
-    `raw`), in eval mode, and the checkpoint's meta."""
-    arrays, meta = checkpoint.read_training(path)
+    """The generator of a run folder, training checkpoint or weights-only file (the moving
+    average of G's weights if the run kept one and not `raw`), in eval mode, and its meta
+    (with "averaged": whether the weights are that average)."""
+    path = run_folder.model_file(path)
+    arrays, meta = checkpoint.read_generator_source(path)
+    weights_only = meta["format"] == checkpoint.GENERATOR_FORMAT
+    if raw and weights_only and meta.get("averaged"):
+        raise checkpoint.CheckpointError(f"{path} holds the moving average of G only; for G itself "
+                                         f"(--raw) read the training checkpoint, {run_folder.LATEST}")
     try:
         recipe = recipes.get_recipe(meta["kind"])
         saved = {**option_defaults(recipe.options), **meta["config"]}
@@ -43,12 +52,12 @@ def load_generator(path, raw=False):
         generator, _ = recipe.networks(options)
     except (ValueError, KeyError, TypeError) as e:
         raise checkpoint.CheckpointError(f"{path}: cannot rebuild its model ({type(e).__name__}: {e})") from None
-    name = "G" if raw or not any(k.startswith("G_average/") for k in arrays) else "G_average"
+    averaged = meta.get("averaged") if weights_only else not raw and any(k.startswith("G_average/") for k in arrays)
     try:
-        generator.load_state_dict(checkpoint.module_state(arrays, name))
+        generator.load_state_dict(checkpoint.module_state(arrays, "G" if weights_only or not averaged else "G_average"))
     except ValueError as e:
         raise checkpoint.CheckpointError(f"{path}: the generator does not fit: {e}") from e
-    return generator.eval(), meta
+    return generator.eval(), {**meta, "averaged": bool(averaged)}
 
 
 def draw(generator, latent_dim, n, seed=0, batch_size=500, labels=None, latent="normal"):
@@ -61,6 +70,12 @@ def draw(generator, latent_dim, n, seed=0, batch_size=500, labels=None, latent="
                               None if labels is None else labels[start:start + batch_size])
               for start in range(0, n, batch_size)]
     return np.concatenate(images)
+
+
+def draw_samples(generator, meta, n, seed=0, labels=None):
+    """`draw` with what the checkpoint's `meta` says of its latent vectors."""
+    return draw(generator, meta["config"]["latent_dim"], n, seed, labels=labels,
+                latent=recipes.get_recipe(meta["kind"]).latent)
 
 
 def label_choice(text):
@@ -112,7 +127,8 @@ def check_room(n, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Draw images from a trained generator.",
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a training checkpoint (latest.npz)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a run folder, its latest.npz, or a weights-only generator.npz")
     parser.add_argument("--n", type=cli.positive_int, default=10_000, help="how many images")
     parser.add_argument("--out", default="samples.npz", help="the .npz to write (and a .png grid beside it)")
     parser.add_argument("--seed", type=cli.non_negative_int, default=0, help="seeds the latent vectors")
@@ -124,11 +140,12 @@ def main(argv=None):
     cli.add_common_flags(parser, dataset=False)
     args = parser.parse_args(argv)
 
-    out, source = Path(args.out), Path(args.checkpoint)
+    out = Path(args.out)
     if out.suffix != ".npz":
         out = out.with_name(out.name + ".npz")  # what numpy.savez would write
     grid = out.with_suffix(".png")
     try:
+        source = run_folder.model_file(args.checkpoint)
         if source.exists() and any(p.exists() and p.resolve() == source.resolve() for p in (out, grid)):
             raise checkpoint.CheckpointError(f"--out {args.out} would overwrite the checkpoint it reads; "
                                              "choose another --out")
@@ -147,8 +164,7 @@ def main(argv=None):
         out.parent.mkdir(parents=True, exist_ok=True)
         n = args.n if labels is None else len(labels)
         check_room(n, out)
-        images = draw(generator, meta["config"]["latent_dim"], n, args.seed, labels=labels,
-                      latent=recipes.get_recipe(meta["kind"]).latent)
+        images = draw_samples(generator, meta, n, args.seed, labels)
         np.savez(out, images=images, **({} if labels is None else {"labels": labels}))
         from . import plots
         grid_images, per_row = grid_of(images, labels)

@@ -3,7 +3,7 @@ build and which step to take, a TrainConfig (gan/config.py) says how long and wh
 
 `train(recipe, config)` is read best from the bottom up; each piece it calls does one thing:
 
-- `open_folder`     refuses an --out that holds another run unless told --resume or --overwrite
+- `run_folder`      the --out folder: refused if it holds another run or another writer
 - `build_run`       data, networks, optimizers, batches and the fixed noise of the sample grid
 - `resume`          puts a checkpoint back: weights, optimizer moments, RNG, batch position
 - `save_checkpoint` checks the weights are finite, then writes latest.npz atomically
@@ -26,13 +26,13 @@ import minigrad
 from minigrad import backend, optim
 from minigrad.nn import ExponentialMovingAverage
 
-from . import checkpoint, data, models
-from .config import ConfigError, option_defaults
+from . import checkpoint, data, models, run_folder, tensorboard
+from .config import ConfigError, checkpoint_defaults
+from .run_folder import GENERATOR, LATEST, METRICS
 from .recipes import TrainingData
 from .steps import Networks
 
 GRID_SIZE = 64  # samples in the fixed-noise grid (8 x 8)
-METRICS, LATEST = "metrics.jsonl", "latest.npz"
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,6 +52,7 @@ class Run:
     iteration: int = 0
     seconds_before: float = 0.0          # training time of the runs this one resumed
     last_checkpoint: tuple = None        # (path, iteration) of the last good checkpoint
+    board: object = None                 # the TensorBoard writer of --tensorboard
     started: float = field(default_factory=time.perf_counter)
 
     def seconds(self):
@@ -72,31 +73,6 @@ class Run:
     def sampler(self):
         """The generator that draws the pictures: the moving average of G when there is one."""
         return self.nets.g_average.average if self.nets.g_average is not None else self.nets.generator
-
-
-# ----------------------------------------------------------------------------- the folder
-def open_folder(config):
-    """The output folder, made and writable; refused if it holds a run this one would
-    overwrite (resume it with --resume, or start again with --overwrite)."""
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder; name a folder for the run's outputs")
-    used = [name for name in (LATEST, METRICS) if (out / name).exists()]
-    if used and not config.resume and not config.overwrite:
-        raise ConfigError(f"--out {out} already holds a run ({', '.join(used)}); continue it with "
-                          f"--resume, start it again with --overwrite, or choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test.{id(config)}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"cannot write to --out {out} ({e.strerror or e}); choose a folder you "
-                          "can write to") from None
-    checkpoint.remove_stale_temporaries(out)
-    if config.overwrite and not config.resume:
-        (out / METRICS).unlink(missing_ok=True)
-    return out
 
 
 # ----------------------------------------------------------------------------- setup
@@ -148,7 +124,7 @@ def resume(run, path):
     """Continue `run` from the checkpoint at `path`, exactly where it stopped."""
     run.iteration, arrays, state = checkpoint.load_training(
         path, kind=run.recipe.name, config=checkpoint_config(run), modules=run.modules(),
-        optimizers=run.optimizers(), defaults=option_defaults(run.recipe.options))
+        optimizers=run.optimizers(), defaults=checkpoint_defaults(run.recipe.options))
     try:
         run.fixed_noise = arrays["fixed_noise"]
         backend.set_rng_state(state["rng"])
@@ -210,6 +186,10 @@ def save_checkpoint(run):
     for average in (run.nets.g_average, run.nets.d_average):
         if average is not None:  # one update per iteration: its bias correction goes on from there
             average.updates = run.iteration
+    if run.recipe.draws_samples(config.options):  # a fraction of latest.npz, for gan.sample
+        checkpoint.save_generator(run.out / GENERATOR, kind=run.recipe.name, config=checkpoint_config(run),
+                                  iteration=run.iteration, generator=run.sampler(),
+                                  averaged=run.nets.g_average is not None)
 
 
 def kept(run):
@@ -233,8 +213,9 @@ class Log:
     """metrics.jsonl: one JSON row every --log-every iterations, the mean of the step
     numbers since the last row, plus what the recipe measured at that iteration."""
 
-    def __init__(self, path):
+    def __init__(self, path, board=None):
         self.file = open(path, "a")
+        self.board = board  # --tensorboard's writer, which gets every row too
         self.window = []  # the step numbers since the last row
 
     def add(self, numbers):
@@ -248,6 +229,8 @@ class Log:
     def write(self, row):
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
+        if self.board is not None:
+            tensorboard.add_row(self.board, row)
 
     def close(self):
         self.file.close()
@@ -273,7 +256,9 @@ def write_pictures(run, samples_name=None):
     from . import plots  # matplotlib is loaded only when a picture is drawn
     if samples_name and run.recipe.draws_samples(run.config.options):
         images, per_row = run.recipe.grid(run.sampler(), run.fixed_noise)
-        plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
+        grid = plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
+        if run.board is not None:
+            tensorboard.add_grid(run.board, grid, run.iteration)
         if run.nets.g_average is not None:
             # G itself too: the average trails G by ~1/(1 - decay) iterations, so early in
             # a run it is a mix of very different generators and G's grid is the better one.
@@ -332,10 +317,24 @@ def train(recipe, config):
     except RuntimeError as e:  # CuPy missing, or no GPU
         raise ConfigError(f"{e}") from None
     minigrad.manual_seed(config.seed)
-    out = open_folder(config)
+    out = run_folder.open_folder(config)
+    with run_folder.one_writer(out):
+        run_folder.start_afresh(config, out)
+        board = tensorboard.open_writer(out) if config.tensorboard else None
+        try:
+            return train_in(out, recipe, config, board)
+        finally:
+            if board is not None:
+                board.close()
+
+
+def train_in(out, recipe, config, board):
+    """`train`, once the folder is this process's."""
     run = build_run(recipe, config, out)
+    run.board = board
     if config.resume:
         resume(run, out / LATEST if config.resume == "latest" else Path(config.resume))
+    run_folder.write_config(out, config, resumed_at=run.iteration if config.resume else None)
     step = recipe.step(config.options)
     total = config.iterations
     if config.epochs is not None:  # passes over the data, whatever a step draws
@@ -344,7 +343,7 @@ def train(recipe, config):
     lr_factor = recipe.lr_schedule(config.options) if recipe.lr_schedule else None
 
     from tqdm import tqdm
-    log = Log(out / METRICS)
+    log = Log(out / METRICS, board)
     try:
         with StopRequest() as stop, tqdm(total=total, initial=run.iteration, desc=recipe.name,
                                          dynamic_ncols=True) as bar:
@@ -362,14 +361,15 @@ def train(recipe, config):
                 bar.set_postfix({k: f"{v:.3f}" for k, v in numbers.items() if "loss" in k}, refresh=False)
 
                 i, last = run.iteration, run.iteration == total
-                row = log.means() if i % config.log_every == 0 or last else {}
+                # a stopped run logs what it has, so that even a short one leaves a row
+                row = log.means() if i % config.log_every == 0 or last or stop.requested else {}
                 if recipe.evaluate and (i % config.eval_every == 0 or last):
                     measured = recipe.evaluate(run.nets, run.data)
                     bar.write(f"iteration {i}: " + ", ".join(f"{k} {v:.4f}" for k, v in measured.items()))
                     row.update(measured)
                 if row:
                     log.write({"iteration": i, "seconds": round(run.seconds(), 3), **row})
-                if i % config.sample_every == 0:
+                if i % config.sample_every == 0 or stop.requested:
                     write_pictures(run, f"samples_{i:06d}.png")
                 if i % config.checkpoint_every == 0 or stop.requested:
                     save_checkpoint(run)
