@@ -5,7 +5,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import struct
 from pathlib import Path
 from urllib.error import URLError
@@ -15,17 +14,9 @@ import pytest
 
 from gan import batches, data
 from gan.data import DataError
+from gan_fixtures import REAL_FASHION, REAL_MNIST
 
 FILES = data.DATASETS["mnist"].files  # role -> file name
-_ENV = os.environ.get("MINIGRAD_DATA")
-REAL_MNIST = next((folder for folder in ([Path(_ENV), Path(_ENV) / "mnist"] if _ENV else [])
-                   + [Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"]
-                   if all(data._find(folder, f) for f in FILES.values())), None)
-# Only a folder named for it: MINIGRAD_DATA itself usually holds MNIST, whose file names are the same.
-REAL_FASHION = next((folder for folder in ([Path(_ENV) / "fashion-mnist"] if _ENV else [])
-                     + [Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
-                        Path("/usr/share/datasets/fashion-mnist")]
-                     if all(data._find(folder, f) for f in FILES.values())), None)
 
 
 SYSTEM_DIRS = data.DATASETS["fashion-mnist"].system_dirs  # as shipped, before the fixture hides them
@@ -322,7 +313,7 @@ def test_download_file_removes_its_partial_file_on_a_cut_connection(tmp_path, mo
 
 # ---------------------------------------------------------------- the real files, when present
 
-@pytest.mark.skipif(REAL_MNIST is None, reason="no MNIST files in MINIGRAD_DATA or ../shared/data/mnist")
+@pytest.mark.real_data
 def test_real_mnist_shapes_dtypes_and_label_counts():
     dataset = data.load_dataset(data_dir=REAL_MNIST, download=False)  # genuine checksums
     assert dataset.train_images.shape == (60000, 28, 28) and dataset.train_images.dtype == np.uint8
@@ -337,14 +328,13 @@ def test_real_mnist_shapes_dtypes_and_label_counts():
     assert np.bincount(dataset.train_labels[subset], minlength=10).tolist() == [10] * 10
 
 
-@pytest.mark.skipif(REAL_MNIST is None, reason="no MNIST files in MINIGRAD_DATA or ../shared/data/mnist")
+@pytest.mark.real_data
 def test_mnist_folder_loaded_as_fashion_mnist_is_named_for_what_it_holds():
     with pytest.raises(DataError, match="this is mnist's train-images-idx3-ubyte"):
         data.load_dataset("fashion-mnist", data_dir=REAL_MNIST, download=False)
 
 
-@pytest.mark.skipif(REAL_FASHION is None, reason="no Fashion-MNIST files in MINIGRAD_DATA, ../shared/data/fashion-mnist "
-                    "or /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)")
+@pytest.mark.real_data("fashion-mnist")
 def test_real_fashion_mnist_shapes_and_label_counts():
     dataset = data.load_dataset("fashion-mnist", data_dir=REAL_FASHION, download=False)
     assert dataset.train_images.shape == (60000, 28, 28)
