@@ -8,7 +8,9 @@ Where the four files are looked for (the first folder holding all four wins):
    and nowhere else;
 2. `$MINIGRAD_DATA`: the dataset folder itself, or a parent holding `mnist/` and
    `fashion-mnist/`;
-3. the user cache, `$XDG_CACHE_HOME/minigrad/<dataset>` (default `~/.cache/minigrad/<dataset>`);
+3. the user cache, `user_cache_dir(<dataset>)`: `~/.cache/minigrad/<dataset>` on Linux
+   (`$XDG_CACHE_HOME/minigrad/<dataset>` when that is set), `~/Library/Caches/minigrad/<dataset>`
+   on macOS;
 4. for fashion-mnist, `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`).
 
 A file may be gzip-compressed or raw, named with or without `.gz`: its first bytes decide.
@@ -33,6 +35,7 @@ from urllib.error import URLError
 from urllib.request import urlopen  # module attribute, so tests can replace the opener
 
 import numpy as np
+import platformdirs
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (count, rows, columns)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
@@ -179,10 +182,12 @@ def get_spec(name):
     return DATASETS[key]
 
 
-def user_cache_dir(name):
-    """`$XDG_CACHE_HOME/minigrad/<name>`, or `~/.cache/minigrad/<name>`."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "minigrad" / name
+def user_cache_dir(name=None):
+    """minigrad's folder in the user cache, or its entry `name` (a dataset's folder, the
+    judge's file): the platform's place for caches, as platformdirs knows it
+    (`~/.cache/minigrad` on Linux, or `$XDG_CACHE_HOME/minigrad`)."""
+    base = Path(platformdirs.user_cache_dir("minigrad"))
+    return base if name is None else base / name
 
 
 def search_dirs(name="mnist", data_dir=None):

@@ -6,13 +6,14 @@ import hashlib
 import io
 import json
 import struct
+import sys
 from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np
 import pytest
 
-from gan import batches, data
+from gan import batches, data, judge
 from gan.data import DataError
 from gan_fixtures import REAL_FASHION, REAL_MNIST
 
@@ -309,6 +310,16 @@ def test_download_file_removes_its_partial_file_on_a_cut_connection(tmp_path, mo
     with pytest.raises(ConnectionResetError):
         data.download_file("https://example.invalid/x.gz", tmp_path / "x.gz", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- the user cache
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_CACHE_HOME is Linux's convention")
+def test_the_datasets_and_the_judge_share_one_user_cache_folder(tmp_path):
+    # The autouse fixture points XDG_CACHE_HOME at tmp_path / "cache".
+    assert data.user_cache_dir() == tmp_path / "cache" / "minigrad"
+    assert data.search_dirs("mnist")[-1] == tmp_path / "cache" / "minigrad" / "mnist"
+    assert judge.default_path("fashion-mnist") == tmp_path / "cache" / "minigrad" / "judge-fashion-mnist.npz"
 
 
 # ---------------------------------------------------------------- the real files, when present
