@@ -20,7 +20,8 @@ differ bytewise from Zalando's). Hashing costs ~0.07 s for the 47 MB training im
 less than decompressing them (~0.25 s), so nothing is cached.
 
 Missing files are downloaded (when `download=True`) over HTTPS into a temporary file that
-is renamed into place only after it passed the checksum.
+is renamed into place only after it passed the checksum. A folder made for a download that
+then failed is removed again: a failed load leaves nothing behind.
 """
 import gzip
 import hashlib
@@ -29,6 +30,7 @@ import os
 import struct
 import tempfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
@@ -235,59 +237,79 @@ def _how_to_provide(spec, dirs):
 
 # ---------------------------------------------------------------- downloading
 
+@contextmanager
+def _new_folders_removed_if_left_empty(folder):
+    """After the block, remove the folders on the way to `folder` that did not exist before
+    it and hold nothing after it: a download that failed leaves no empty folder behind."""
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        yield
+    finally:
+        for path in created:  # the deepest first
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                continue      # never made (the block failed before): its parent may have been
+            except OSError:
+                break         # holds a downloaded file: keep it and the folders above
+
+
 def download_file(url, dest, expected_md5=None, progress=True):
     """Fetch `url` into `dest` through a temporary file in the same folder, renamed into
-    place only when its decompressed content has `expected_md5`; nothing is left otherwise.
+    place only when its decompressed content has `expected_md5`; nothing is left otherwise,
+    not even the folders made for it.
 
     Network failures propagate (URLError, OSError, HTTPException); bad bytes raise DataError.
     """
     from tqdm import tqdm  # only a download needs it
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            headers = getattr(response, "headers", None)
-            total = int(headers.get("Content-Length") or 0) if headers is not None else 0
-            with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name,
-                      disable=not progress) as bar:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if expected_md5 is not None:
-            raw = read_bytes(tmp)
-            found = hashlib.md5(raw).hexdigest()
-            if found != expected_md5:
-                raise DataError(f"{url} served content with MD5 {found}, expected {expected_md5}; "
-                                f"refused, nothing saved")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with _new_folders_removed_if_left_empty(dest.parent):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                headers = getattr(response, "headers", None)
+                total = int(headers.get("Content-Length") or 0) if headers is not None else 0
+                with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name,
+                          disable=not progress) as bar:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            if expected_md5 is not None:
+                raw = read_bytes(tmp)
+                found = hashlib.md5(raw).hexdigest()
+                if found != expected_md5:
+                    raise DataError(f"{url} served content with MD5 {found}, expected {expected_md5}; "
+                                    f"refused, nothing saved")
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     return dest
 
 
 def _download_missing(spec, folder, file_names, checksums, dirs, progress):
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create {folder} to download {spec.name} into ({e}).\n"
-                        + _how_to_provide(spec, dirs)) from None
-    for file_name in file_names:
-        failures = []
-        for base in spec.mirrors:
-            url = base + file_name + ".gz"
-            try:
-                download_file(url, folder / (file_name + ".gz"), checksums.get(file_name), progress)
-                break
-            except (URLError, OSError, http.client.HTTPException, DataError) as e:
-                failures.append(f"  {url}: {getattr(e, 'reason', None) or e}")
-        else:
-            tried = "\n".join(failures)
-            raise DataError(f"could not download {file_name}.gz for {spec.name} "
-                            f"(offline, or every mirror failed):\n{tried}\n" + _how_to_provide(spec, dirs))
+    with _new_folders_removed_if_left_empty(folder):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"cannot create {folder} to download {spec.name} into ({e}).\n"
+                            + _how_to_provide(spec, dirs)) from None
+        for file_name in file_names:
+            failures = []
+            for base in spec.mirrors:
+                url = base + file_name + ".gz"
+                try:
+                    download_file(url, folder / (file_name + ".gz"), checksums.get(file_name), progress)
+                    break
+                except (URLError, OSError, http.client.HTTPException, DataError) as e:
+                    failures.append(f"  {url}: {getattr(e, 'reason', None) or e}")
+            else:
+                tried = "\n".join(failures)
+                raise DataError(f"could not download {file_name}.gz for {spec.name} "
+                                f"(offline, or every mirror failed):\n{tried}\n" + _how_to_provide(spec, dirs))
 
 
 # ---------------------------------------------------------------- loading

@@ -285,7 +285,7 @@ def test_bad_bytes_everywhere_leave_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         data.load_dataset(data_dir=tmp_path / "d", checksums=table, progress=False)
     assert "refused, nothing saved" in str(err.value)
-    assert list((tmp_path / "d" / "mnist").iterdir()) == []
+    assert not (tmp_path / "d").exists()
 
 
 def test_offline_error_names_the_folders_and_the_way_out(tmp_path, monkeypatch):
@@ -299,7 +299,34 @@ def test_offline_error_names_the_folders_and_the_way_out(tmp_path, monkeypatch):
                    tmp_path / "cache" / "minigrad" / "fashion-mnist", tmp_path / "system" / "fashion-mnist"):
         assert str(folder) in message
     assert "--data-dir" in message and "MINIGRAD_DATA" in message
-    assert list((tmp_path / "env" / "fashion-mnist").iterdir()) == []
+    assert not (tmp_path / "env").exists()
+
+
+@pytest.mark.parametrize("where", ["data_dir", "MINIGRAD_DATA", "user cache"])
+def test_a_failed_download_leaves_no_folder(where, tmp_path, monkeypatch):
+    serve(monkeypatch, lambda url: URLError("offline"))
+    target = {"data_dir": tmp_path / "mine", "MINIGRAD_DATA": tmp_path / "env", "user cache": tmp_path / "cache"}[where]
+    if where == "MINIGRAD_DATA":
+        monkeypatch.setenv("MINIGRAD_DATA", str(target))
+    with pytest.raises(DataError, match="offline"):
+        data.load_dataset(data_dir=target if where == "data_dir" else None, progress=False)
+    assert not target.exists()
+
+
+def test_a_failed_download_keeps_the_folders_it_did_not_make_and_the_files_it_got(tmp_path, monkeypatch):
+    arrays = synthetic_arrays()
+    _, table = write_dataset(tmp_path / "unused", arrays)
+    (tmp_path / "mine").mkdir()  # the user's own, empty folder
+    serve(monkeypatch, lambda url: URLError("offline"))
+    with pytest.raises(DataError, match="offline"):
+        data.load_dataset(data_dir=tmp_path / "mine", checksums=table, progress=False)
+    assert list((tmp_path / "mine").iterdir()) == []
+
+    served, first = official_gz(arrays), FILES["train_images"] + ".gz"
+    serve(monkeypatch, lambda url: served[first] if url.endswith(first) else URLError("offline"))
+    with pytest.raises(DataError, match="offline"):
+        data.load_dataset(data_dir=tmp_path / "mine", checksums=table, progress=False)
+    assert [p.name for p in (tmp_path / "mine" / "mnist").iterdir()] == [first]  # the next load completes it
 
 
 def test_download_file_removes_its_partial_file_on_a_cut_connection(tmp_path, monkeypatch):
@@ -308,8 +335,8 @@ def test_download_file_removes_its_partial_file_on_a_cut_connection(tmp_path, mo
             raise ConnectionResetError("connection reset")
     monkeypatch.setattr(data, "urlopen", lambda url, timeout=None: CutStream(b""))
     with pytest.raises(ConnectionResetError):
-        data.download_file("https://example.invalid/x.gz", tmp_path / "x.gz", progress=False)
-    assert list(tmp_path.iterdir()) == []
+        data.download_file("https://example.invalid/x.gz", tmp_path / "new" / "x.gz", progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither the partial file nor the folder made for it
 
 
 # ---------------------------------------------------------------- the user cache
