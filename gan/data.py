@@ -50,6 +50,16 @@ class DataError(Exception):
     """A dataset file is missing, damaged or not the one expected; the message says which."""
 
 
+class MisplacedFileError(DataError):
+    """A genuine file of a known dataset where another file was expected: MNIST and
+    Fashion-MNIST share file names, so a folder of one is easily taken for the other."""
+
+    def __init__(self, message, dataset, file_name):
+        super().__init__(message)
+        self.dataset = dataset        # the dataset the file belongs to
+        self.file_name = file_name    # its name there
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset's files are called, what their decompressed content hashes to, where
@@ -160,19 +170,22 @@ def read_idx(path, expected_magic=None, expected_md5=None):
     if expected_md5 is not None:
         found = hashlib.md5(raw).hexdigest()
         if found != expected_md5:
-            raise DataError(f"{path}: checksum mismatch: the decompressed content ({len(raw)} bytes) "
-                            f"has MD5 {found}, expected {expected_md5}{_known_as(found)}")
+            message = (f"{path}: checksum mismatch: the decompressed content ({len(raw)} bytes) "
+                       f"has MD5 {found}, expected {expected_md5}")
+            known = _known_as(found)
+            if known is not None:
+                raise MisplacedFileError(f"{message} (this is {known[0]}'s {known[1]})", *known)
+            raise DataError(message)
     return parse_idx(raw, path, expected_magic)
 
 
 def _known_as(md5):
-    """' (this is <dataset>'s <file>)' when `md5` is a genuine file of a known dataset: MNIST
-    and Fashion-MNIST share file names, so a folder of one is easily taken for the other."""
+    """(dataset, file name) of the genuine file whose content has `md5`, or None."""
     for spec in DATASETS.values():
         for file_name, known in spec.md5.items():
             if known == md5:
-                return f" (this is {spec.name}'s {file_name})"
-    return ""
+                return spec.name, file_name
+    return None
 
 
 # ---------------------------------------------------------------- finding the files
@@ -342,9 +355,15 @@ def load_dataset(name="mnist", data_dir=None, download=True, verify=True, checks
         try:
             arrays[role] = read_idx(path, magic, checksums.get(file_name))
         except DataError as e:
-            raise DataError(f"{e}.\nPut a good copy of {file_name}(.gz) at {folder} (published at "
-                            f"{spec.mirrors[0]}{file_name}.gz), or delete {path} and load with "
-                            f"download=True to fetch it again.") from None
+            if isinstance(e, MisplacedFileError) and e.dataset != spec.name:
+                # Genuine files, of the other dataset: deleting them would not help.
+                advice = (f"{folder} holds {e.dataset}'s files, not {spec.name}'s: use them with "
+                          f"--dataset {e.dataset}, or give the {spec.name} files with --data-dir FOLDER.")
+            else:
+                advice = (f"Put a good copy of {file_name}(.gz) at {folder} (published at "
+                          f"{spec.mirrors[0]}{file_name}.gz), or delete {path} and load with "
+                          f"download=True to fetch it again.")
+            raise DataError(f"{e}.\n{advice}") from None
 
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]

@@ -339,6 +339,33 @@ def test_download_file_removes_its_partial_file_on_a_cut_connection(tmp_path, mo
     assert list(tmp_path.iterdir()) == []  # neither the partial file nor the folder made for it
 
 
+# ---------------------------------------------------------------- the files of the other dataset
+
+@pytest.mark.parametrize("wanted, found", [("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")])
+def test_the_files_of_the_other_dataset_are_named_with_the_flag_that_reads_them(wanted, found, tmp_path,
+                                                                                monkeypatch):
+    _, table = write_dataset(tmp_path)
+    monkeypatch.setitem(data.DATASETS, found, dataclasses.replace(data.DATASETS[found], md5=table))
+    with pytest.raises(DataError) as err:
+        data.load_dataset(wanted, data_dir=tmp_path, download=False)
+    message = str(err.value)
+    assert f"this is {found}'s {FILES['train_images']}" in message
+    assert f"--dataset {found}" in message
+    assert "delete" not in message and "download" not in message  # good files: no fetching again
+
+
+def test_a_file_of_the_same_dataset_under_another_name_is_to_be_replaced(tmp_path, monkeypatch):
+    _, table = write_dataset(tmp_path)
+    swapped = dict(table)
+    swapped[FILES["train_labels"]], swapped[FILES["test_labels"]] = table[FILES["test_labels"]], table[FILES["train_labels"]]
+    monkeypatch.setitem(data.DATASETS, "mnist", dataclasses.replace(data.DATASETS["mnist"], md5=swapped))
+    with pytest.raises(DataError) as err:
+        data.load_dataset(data_dir=tmp_path, download=False)
+    message = str(err.value)
+    assert f"this is mnist's {FILES['test_labels']}" in message
+    assert "Put a good copy" in message and "--dataset" not in message
+
+
 # ---------------------------------------------------------------- the user cache
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_CACHE_HOME is Linux's convention")
@@ -368,8 +395,16 @@ def test_real_mnist_shapes_dtypes_and_label_counts():
 
 @pytest.mark.real_data
 def test_mnist_folder_loaded_as_fashion_mnist_is_named_for_what_it_holds():
-    with pytest.raises(DataError, match="this is mnist's train-images-idx3-ubyte"):
+    with pytest.raises(DataError, match="this is mnist's train-images-idx3-ubyte") as err:
         data.load_dataset("fashion-mnist", data_dir=REAL_MNIST, download=False)
+    assert "--dataset mnist" in str(err.value)
+
+
+@pytest.mark.real_data("fashion-mnist")
+def test_fashion_mnist_folder_loaded_as_mnist_advises_its_dataset_flag():
+    with pytest.raises(DataError, match="this is fashion-mnist's train-images-idx3-ubyte") as err:
+        data.load_dataset("mnist", data_dir=REAL_FASHION, download=False)
+    assert "--dataset fashion-mnist" in str(err.value) and "delete" not in str(err.value)
 
 
 @pytest.mark.real_data("fashion-mnist")
