@@ -14,7 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DATA_DIR=${DATA_DIR:-../shared/data/mnist}   # the folder of the four MNIST IDX files
+# MNIST: the folder $DATA_DIR names, else where the loader looks ($MINIGRAD_DATA, then the
+# user cache, into which the first run downloads it).
+data_dir=()
+if [ -n "${DATA_DIR:-}" ]; then data_dir=(--data-dir "$DATA_DIR"); fi
 RUNS=${RUNS:-/tmp/minigrad-doc-runs}
 BACKEND=${BACKEND:-numpy}
 GAN_ITERATIONS=${GAN_ITERATIONS:-3000}
@@ -29,7 +32,7 @@ train() {  # train MODEL NAME ARGS...: a fresh run of examples/MODEL.py into $RU
     local model=$1 name=$2
     shift 2
     rm -rf "${RUNS:?}/$name"
-    local command=(python examples/"$model".py --backend "$BACKEND" --data-dir "$DATA_DIR"
+    local command=(python examples/"$model".py --backend "$BACKEND" "${data_dir[@]}"
                    --seed 0 --out "$RUNS/$name" "$@")
     echo "== ${command[*]}" >&2
     "${command[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Remake the runs behind docs/results.md: the judge, the three GANs, their scores and grids.
+# Remake the runs behind docs/results.md: the judge, the GANs, their scores and grids.
 #
 #   bash docs/make_results.sh                  # everything (many CPU hours; see results.md)
 #   bash docs/make_results.sh judge sgan       # only some of: judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp sgan-improved sgan-ablation
@@ -26,7 +26,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DATA_DIR=${DATA_DIR:-../shared/data/mnist}   # the folder of the four MNIST IDX files
+# MNIST: the folder $DATA_DIR names, else where the loader looks ($MINIGRAD_DATA, then the
+# user cache, into which the first run downloads it).
+data_dir=()
+if [ -n "${DATA_DIR:-}" ]; then data_dir=(--data-dir "$DATA_DIR"); fi
 RUNS=${RUNS:-/tmp/minigrad-results}
 BACKEND=${BACKEND:-numpy}
 GAN_ITERATIONS=${GAN_ITERATIONS:-90000}
@@ -43,7 +46,7 @@ train() {  # train MODEL NAME ARGS...: a fresh run of examples/MODEL.py into $RU
     local model=$1 name=$2
     shift 2
     rm -rf "${RUNS:?}/$name"
-    local command=(python examples/"$model".py --backend "$BACKEND" --data-dir "$DATA_DIR"
+    local command=(python examples/"$model".py --backend "$BACKEND" "${data_dir[@]}"
                    --out "$RUNS/$name" "$@")
     echo "== ${command[*]}" >&2
     "${command[@]}"
@@ -53,7 +56,7 @@ score() {  # score NAME [PICTURE [SAMPLE FLAGS...]]: 10,000 samples of $RUNS/NAM
     local run=$RUNS/$1 picture=${2-results_$1.png}  # judged next to real images; PICTURE ""
     shift $(($# < 2 ? $# : 2))                      # keeps no picture
     python -m gan.sample --checkpoint "$run/latest.npz" --n 10000 --out "$run/samples.npz" --backend "$BACKEND" "$@"
-    python -m gan.evaluate "$run/samples.npz" --data-dir "$DATA_DIR" --json "$run/scores.json"
+    python -m gan.evaluate "$run/samples.npz" "${data_dir[@]}" --json "$run/scores.json"
     if [ -n "$picture" ]; then cp "$run/samples.png" "docs/images/$picture"; fi  # the first 100 scored
 }
 
@@ -111,7 +114,7 @@ improved_ablation() {  # the recipe whole and without each piece in turn, on lab
 
 for part in ${@:-judge gan dcgan dcgan-default dcgan-infogan sgan cgan wgan-gp}; do
     case $part in
-        judge) python -m gan.judge --data-dir "$DATA_DIR" --backend "$BACKEND" ;;
+        judge) python -m gan.judge "${data_dir[@]}" --backend "$BACKEND" ;;
         gan) train gan gan --seed 0 --iterations "$GAN_ITERATIONS" && score gan ;;
         dcgan) train dcgan dcgan --arch keras --seed 0 --iterations "$DCGAN_ITERATIONS" && score dcgan ;;
         dcgan-default)

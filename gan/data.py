@@ -8,7 +8,9 @@ Where the four files are looked for (the first folder holding all four wins):
    and nowhere else;
 2. `$MINIGRAD_DATA`: the dataset folder itself, or a parent holding `mnist/` and
    `fashion-mnist/`;
-3. the user cache, `$XDG_CACHE_HOME/minigrad/<dataset>` (default `~/.cache/minigrad/<dataset>`);
+3. the user cache, `user_cache_dir(<dataset>)`: `~/.cache/minigrad/<dataset>` on Linux
+   (`$XDG_CACHE_HOME/minigrad/<dataset>` when that is set), `~/Library/Caches/minigrad/<dataset>`
+   on macOS;
 4. for fashion-mnist, `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`).
 
 A file may be gzip-compressed or raw, named with or without `.gz`: its first bytes decide.
@@ -18,7 +20,8 @@ differ bytewise from Zalando's). Hashing costs ~0.07 s for the 47 MB training im
 less than decompressing them (~0.25 s), so nothing is cached.
 
 Missing files are downloaded (when `download=True`) over HTTPS into a temporary file that
-is renamed into place only after it passed the checksum.
+is renamed into place only after it passed the checksum. A folder made for a download that
+then failed is removed again: a failed load leaves nothing behind.
 """
 import gzip
 import hashlib
@@ -27,12 +30,14 @@ import os
 import struct
 import tempfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen  # module attribute, so tests can replace the opener
 
 import numpy as np
+import platformdirs
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (count, rows, columns)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
@@ -43,6 +48,16 @@ DOWNLOAD_TIMEOUT_S = 60
 
 class DataError(Exception):
     """A dataset file is missing, damaged or not the one expected; the message says which."""
+
+
+class MisplacedFileError(DataError):
+    """A genuine file of a known dataset where another file was expected: MNIST and
+    Fashion-MNIST share file names, so a folder of one is easily taken for the other."""
+
+    def __init__(self, message, dataset, file_name):
+        super().__init__(message)
+        self.dataset = dataset        # the dataset the file belongs to
+        self.file_name = file_name    # its name there
 
 
 @dataclass(frozen=True)
@@ -155,19 +170,22 @@ def read_idx(path, expected_magic=None, expected_md5=None):
     if expected_md5 is not None:
         found = hashlib.md5(raw).hexdigest()
         if found != expected_md5:
-            raise DataError(f"{path}: checksum mismatch: the decompressed content ({len(raw)} bytes) "
-                            f"has MD5 {found}, expected {expected_md5}{_known_as(found)}")
+            message = (f"{path}: checksum mismatch: the decompressed content ({len(raw)} bytes) "
+                       f"has MD5 {found}, expected {expected_md5}")
+            known = _known_as(found)
+            if known is not None:
+                raise MisplacedFileError(f"{message} (this is {known[0]}'s {known[1]})", *known)
+            raise DataError(message)
     return parse_idx(raw, path, expected_magic)
 
 
 def _known_as(md5):
-    """' (this is <dataset>'s <file>)' when `md5` is a genuine file of a known dataset: MNIST
-    and Fashion-MNIST share file names, so a folder of one is easily taken for the other."""
+    """(dataset, file name) of the genuine file whose content has `md5`, or None."""
     for spec in DATASETS.values():
         for file_name, known in spec.md5.items():
             if known == md5:
-                return f" (this is {spec.name}'s {file_name})"
-    return ""
+                return spec.name, file_name
+    return None
 
 
 # ---------------------------------------------------------------- finding the files
@@ -179,10 +197,12 @@ def get_spec(name):
     return DATASETS[key]
 
 
-def user_cache_dir(name):
-    """`$XDG_CACHE_HOME/minigrad/<name>`, or `~/.cache/minigrad/<name>`."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "minigrad" / name
+def user_cache_dir(name=None):
+    """minigrad's folder in the user cache, or its entry `name` (a dataset's folder, the
+    judge's file): the platform's place for caches, as platformdirs knows it
+    (`~/.cache/minigrad` on Linux, or `$XDG_CACHE_HOME/minigrad`)."""
+    base = Path(platformdirs.user_cache_dir("minigrad"))
+    return base if name is None else base / name
 
 
 def search_dirs(name="mnist", data_dir=None):
@@ -230,59 +250,79 @@ def _how_to_provide(spec, dirs):
 
 # ---------------------------------------------------------------- downloading
 
+@contextmanager
+def _new_folders_removed_if_left_empty(folder):
+    """After the block, remove the folders on the way to `folder` that did not exist before
+    it and hold nothing after it: a download that failed leaves no empty folder behind."""
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        yield
+    finally:
+        for path in created:  # the deepest first
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                continue      # never made (the block failed before): its parent may have been
+            except OSError:
+                break         # holds a downloaded file: keep it and the folders above
+
+
 def download_file(url, dest, expected_md5=None, progress=True):
     """Fetch `url` into `dest` through a temporary file in the same folder, renamed into
-    place only when its decompressed content has `expected_md5`; nothing is left otherwise.
+    place only when its decompressed content has `expected_md5`; nothing is left otherwise,
+    not even the folders made for it.
 
     Network failures propagate (URLError, OSError, HTTPException); bad bytes raise DataError.
     """
     from tqdm import tqdm  # only a download needs it
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            headers = getattr(response, "headers", None)
-            total = int(headers.get("Content-Length") or 0) if headers is not None else 0
-            with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name,
-                      disable=not progress) as bar:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if expected_md5 is not None:
-            raw = read_bytes(tmp)
-            found = hashlib.md5(raw).hexdigest()
-            if found != expected_md5:
-                raise DataError(f"{url} served content with MD5 {found}, expected {expected_md5}; "
-                                f"refused, nothing saved")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with _new_folders_removed_if_left_empty(dest.parent):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                headers = getattr(response, "headers", None)
+                total = int(headers.get("Content-Length") or 0) if headers is not None else 0
+                with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name,
+                          disable=not progress) as bar:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            if expected_md5 is not None:
+                raw = read_bytes(tmp)
+                found = hashlib.md5(raw).hexdigest()
+                if found != expected_md5:
+                    raise DataError(f"{url} served content with MD5 {found}, expected {expected_md5}; "
+                                    f"refused, nothing saved")
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     return dest
 
 
 def _download_missing(spec, folder, file_names, checksums, dirs, progress):
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create {folder} to download {spec.name} into ({e}).\n"
-                        + _how_to_provide(spec, dirs)) from None
-    for file_name in file_names:
-        failures = []
-        for base in spec.mirrors:
-            url = base + file_name + ".gz"
-            try:
-                download_file(url, folder / (file_name + ".gz"), checksums.get(file_name), progress)
-                break
-            except (URLError, OSError, http.client.HTTPException, DataError) as e:
-                failures.append(f"  {url}: {getattr(e, 'reason', None) or e}")
-        else:
-            tried = "\n".join(failures)
-            raise DataError(f"could not download {file_name}.gz for {spec.name} "
-                            f"(offline, or every mirror failed):\n{tried}\n" + _how_to_provide(spec, dirs))
+    with _new_folders_removed_if_left_empty(folder):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"cannot create {folder} to download {spec.name} into ({e}).\n"
+                            + _how_to_provide(spec, dirs)) from None
+        for file_name in file_names:
+            failures = []
+            for base in spec.mirrors:
+                url = base + file_name + ".gz"
+                try:
+                    download_file(url, folder / (file_name + ".gz"), checksums.get(file_name), progress)
+                    break
+                except (URLError, OSError, http.client.HTTPException, DataError) as e:
+                    failures.append(f"  {url}: {getattr(e, 'reason', None) or e}")
+            else:
+                tried = "\n".join(failures)
+                raise DataError(f"could not download {file_name}.gz for {spec.name} "
+                                f"(offline, or every mirror failed):\n{tried}\n" + _how_to_provide(spec, dirs))
 
 
 # ---------------------------------------------------------------- loading
@@ -315,9 +355,15 @@ def load_dataset(name="mnist", data_dir=None, download=True, verify=True, checks
         try:
             arrays[role] = read_idx(path, magic, checksums.get(file_name))
         except DataError as e:
-            raise DataError(f"{e}.\nPut a good copy of {file_name}(.gz) at {folder} (published at "
-                            f"{spec.mirrors[0]}{file_name}.gz), or delete {path} and load with "
-                            f"download=True to fetch it again.") from None
+            if isinstance(e, MisplacedFileError) and e.dataset != spec.name:
+                # Genuine files, of the other dataset: deleting them would not help.
+                advice = (f"{folder} holds {e.dataset}'s files, not {spec.name}'s: use them with "
+                          f"--dataset {e.dataset}, or give the {spec.name} files with --data-dir FOLDER.")
+            else:
+                advice = (f"Put a good copy of {file_name}(.gz) at {folder} (published at "
+                          f"{spec.mirrors[0]}{file_name}.gz), or delete {path} and load with "
+                          f"download=True to fetch it again.")
+            raise DataError(f"{e}.\n{advice}") from None
 
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]

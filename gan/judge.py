@@ -1,6 +1,6 @@
 """The judge: a small LeNet-style classifier of MNIST digits whose eyes score the GANs.
 
-    python -m gan.judge --data-dir ../shared/data/mnist          # train it once, cache it
+    python -m gan.judge                   # train it once, cache it
     python -m gan.judge --data-dir ... --out judge.npz --epochs 8
 
 `gan.evaluate` feeds generated images to it: its softmax predictions give the Inception
@@ -8,11 +8,11 @@ score and the class histogram, its penultimate layer (256 features) the Fréchet
 Trained with minigrad on MNIST's 60,000 training images; it reaches about 99% test accuracy
 (the training run prints it and refuses to cache a judge below --min-accuracy).
 
-Cached at `$XDG_CACHE_HOME/minigrad/judge-<dataset>.npz` (default `~/.cache/...`), a plain
-checkpoint (arrays and JSON, read with allow_pickle=False).
+Cached in the user cache, `data.user_cache_dir("judge-<dataset>.npz")` (on Linux
+`~/.cache/minigrad/judge-mnist.npz`), a plain checkpoint (arrays and JSON, read with
+allow_pickle=False).
 """
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -71,8 +71,7 @@ class Judge:
 
 
 def default_path(dataset="mnist"):
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "minigrad" / f"judge-{dataset}.npz"
+    return data.user_cache_dir(f"judge-{dataset}.npz")
 
 
 def accuracy(model, images, labels):

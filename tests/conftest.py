@@ -3,6 +3,10 @@
 "strict" is NumPy with arrays that refuse to meet plain NumPy arrays, as CuPy's do: a
 host array leaking into the device path fails here, on a machine without a GPU.
 `--backend cupy` runs the suite on an NVIDIA GPU; without one those tests are skipped.
+
+A test marked `real_data` (`@pytest.mark.real_data("fashion-mnist")`; MNIST when no
+dataset is named) reads the real files: it is skipped unless $MINIGRAD_DATA leads to them
+(tests/gan_fixtures.py), and `-m real_data` selects exactly these tests.
 """
 import os
 
@@ -10,6 +14,7 @@ import pytest
 
 import minigrad
 from minigrad import backend as mg_backend
+from gan_fixtures import REAL_FOLDERS
 
 
 def pytest_addoption(parser):
@@ -33,3 +38,11 @@ def backend(request):
     minigrad.manual_seed(0)
     yield name
     minigrad.set_backend(previous)
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("real_data"):
+        for dataset in mark.args or ("mnist",):
+            if REAL_FOLDERS[dataset] is None:
+                pytest.skip(f"needs the real {dataset} files: set MINIGRAD_DATA to their folder "
+                            f"(or to a parent holding {dataset}/); tests never download")

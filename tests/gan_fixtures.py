@@ -1,8 +1,10 @@
-"""Shared by test_gan.py and test_checkpoint.py: an MNIST folder and the example commands.
+"""Shared by the tests that train: an MNIST folder, the real files' folders, the example commands.
 
-`mnist_dir` is the real MNIST (from $MINIGRAD_DATA or ../shared/data/mnist beside the
-checkout) when it is there, else small synthetic IDX files whose checksums are made the
-expected ones for the test. Nothing is ever downloaded.
+The real files are found through $MINIGRAD_DATA only (the folder itself or its
+`<dataset>/` subfolder; Fashion-MNIST also in Debian's system folder), never by a path
+beside the checkout, so a fresh clone runs the same tests wherever it sits. `mnist_dir` is
+the real MNIST when it is found, else small synthetic IDX files whose checksums are made
+the expected ones for the test. Nothing is ever downloaded.
 """
 import dataclasses
 import hashlib
@@ -21,14 +23,22 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = data.DATASETS["mnist"].files
 
 
-def _real_mnist():
-    env = os.environ.get("MINIGRAD_DATA")
-    candidates = ([Path(env), Path(env) / "mnist"] if env else []) + [ROOT.parent / "shared" / "data" / "mnist"]
+def real_folder(dataset):
+    """The folder of the real `dataset` files, or None (see the module docstring)."""
+    env = os.environ.get(data.ENV_VAR)
+    candidates = [Path(env) / dataset] if env else []
+    if env and (dataset == "mnist" or Path(env).name == dataset):
+        # MINIGRAD_DATA itself only for MNIST or a folder named for the dataset: the two
+        # datasets' files have the same names.
+        candidates.insert(0, Path(env))
+    candidates += data.DATASETS[dataset].system_dirs
     return next((folder for folder in candidates
                  if all(data._find(folder, name) for name in FILES.values())), None)
 
 
-REAL_MNIST = _real_mnist()
+REAL_MNIST = real_folder("mnist")
+REAL_FASHION = real_folder("fashion-mnist")
+REAL_FOLDERS = {"mnist": REAL_MNIST, "fashion-mnist": REAL_FASHION}
 
 
 def write_synthetic_mnist(folder, n_train=400, n_test=100, seed=0):

@@ -177,10 +177,9 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
         real_savez(file, *args, **kwargs)   # a complete-looking file is half way to disk...
         file.truncate(100)                  # ...then it is cut short and the process dies
         raise OSError("disk full")
-    monkeypatch.setattr(checkpoint.numpy, "savez", savez_then_crash)
-    with pytest.raises(OSError, match="disk full"):
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
+        patch.setattr(checkpoint.numpy, "savez", savez_then_crash)
         checkpoint.save_npz(path, {"w": np.arange(9.0)}, {"iteration": 2})
-    monkeypatch.undo()
 
     arrays, meta = checkpoint.load_npz(path)
     np.testing.assert_array_equal(arrays["w"], np.arange(5.0))

@@ -5,27 +5,19 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import struct
+import sys
 from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np
 import pytest
 
-from gan import batches, data
+from gan import batches, data, judge
 from gan.data import DataError
+from gan_fixtures import REAL_FASHION, REAL_MNIST
 
 FILES = data.DATASETS["mnist"].files  # role -> file name
-_ENV = os.environ.get("MINIGRAD_DATA")
-REAL_MNIST = next((folder for folder in ([Path(_ENV), Path(_ENV) / "mnist"] if _ENV else [])
-                   + [Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"]
-                   if all(data._find(folder, f) for f in FILES.values())), None)
-# Only a folder named for it: MINIGRAD_DATA itself usually holds MNIST, whose file names are the same.
-REAL_FASHION = next((folder for folder in ([Path(_ENV) / "fashion-mnist"] if _ENV else [])
-                     + [Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
-                        Path("/usr/share/datasets/fashion-mnist")]
-                     if all(data._find(folder, f) for f in FILES.values())), None)
 
 
 SYSTEM_DIRS = data.DATASETS["fashion-mnist"].system_dirs  # as shipped, before the fixture hides them
@@ -293,7 +285,7 @@ def test_bad_bytes_everywhere_leave_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         data.load_dataset(data_dir=tmp_path / "d", checksums=table, progress=False)
     assert "refused, nothing saved" in str(err.value)
-    assert list((tmp_path / "d" / "mnist").iterdir()) == []
+    assert not (tmp_path / "d").exists()
 
 
 def test_offline_error_names_the_folders_and_the_way_out(tmp_path, monkeypatch):
@@ -307,7 +299,34 @@ def test_offline_error_names_the_folders_and_the_way_out(tmp_path, monkeypatch):
                    tmp_path / "cache" / "minigrad" / "fashion-mnist", tmp_path / "system" / "fashion-mnist"):
         assert str(folder) in message
     assert "--data-dir" in message and "MINIGRAD_DATA" in message
-    assert list((tmp_path / "env" / "fashion-mnist").iterdir()) == []
+    assert not (tmp_path / "env").exists()
+
+
+@pytest.mark.parametrize("where", ["data_dir", "MINIGRAD_DATA", "user cache"])
+def test_a_failed_download_leaves_no_folder(where, tmp_path, monkeypatch):
+    serve(monkeypatch, lambda url: URLError("offline"))
+    target = {"data_dir": tmp_path / "mine", "MINIGRAD_DATA": tmp_path / "env", "user cache": tmp_path / "cache"}[where]
+    if where == "MINIGRAD_DATA":
+        monkeypatch.setenv("MINIGRAD_DATA", str(target))
+    with pytest.raises(DataError, match="offline"):
+        data.load_dataset(data_dir=target if where == "data_dir" else None, progress=False)
+    assert not target.exists()
+
+
+def test_a_failed_download_keeps_the_folders_it_did_not_make_and_the_files_it_got(tmp_path, monkeypatch):
+    arrays = synthetic_arrays()
+    _, table = write_dataset(tmp_path / "unused", arrays)
+    (tmp_path / "mine").mkdir()  # the user's own, empty folder
+    serve(monkeypatch, lambda url: URLError("offline"))
+    with pytest.raises(DataError, match="offline"):
+        data.load_dataset(data_dir=tmp_path / "mine", checksums=table, progress=False)
+    assert list((tmp_path / "mine").iterdir()) == []
+
+    served, first = official_gz(arrays), FILES["train_images"] + ".gz"
+    serve(monkeypatch, lambda url: served[first] if url.endswith(first) else URLError("offline"))
+    with pytest.raises(DataError, match="offline"):
+        data.load_dataset(data_dir=tmp_path / "mine", checksums=table, progress=False)
+    assert [p.name for p in (tmp_path / "mine" / "mnist").iterdir()] == [first]  # the next load completes it
 
 
 def test_download_file_removes_its_partial_file_on_a_cut_connection(tmp_path, monkeypatch):
@@ -316,13 +335,50 @@ def test_download_file_removes_its_partial_file_on_a_cut_connection(tmp_path, mo
             raise ConnectionResetError("connection reset")
     monkeypatch.setattr(data, "urlopen", lambda url, timeout=None: CutStream(b""))
     with pytest.raises(ConnectionResetError):
-        data.download_file("https://example.invalid/x.gz", tmp_path / "x.gz", progress=False)
-    assert list(tmp_path.iterdir()) == []
+        data.download_file("https://example.invalid/x.gz", tmp_path / "new" / "x.gz", progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither the partial file nor the folder made for it
+
+
+# ---------------------------------------------------------------- the files of the other dataset
+
+@pytest.mark.parametrize("wanted, found", [("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")])
+def test_the_files_of_the_other_dataset_are_named_with_the_flag_that_reads_them(wanted, found, tmp_path,
+                                                                                monkeypatch):
+    _, table = write_dataset(tmp_path)
+    monkeypatch.setitem(data.DATASETS, found, dataclasses.replace(data.DATASETS[found], md5=table))
+    with pytest.raises(DataError) as err:
+        data.load_dataset(wanted, data_dir=tmp_path, download=False)
+    message = str(err.value)
+    assert f"this is {found}'s {FILES['train_images']}" in message
+    assert f"--dataset {found}" in message
+    assert "delete" not in message and "download" not in message  # good files: no fetching again
+
+
+def test_a_file_of_the_same_dataset_under_another_name_is_to_be_replaced(tmp_path, monkeypatch):
+    _, table = write_dataset(tmp_path)
+    swapped = dict(table)
+    swapped[FILES["train_labels"]], swapped[FILES["test_labels"]] = table[FILES["test_labels"]], table[FILES["train_labels"]]
+    monkeypatch.setitem(data.DATASETS, "mnist", dataclasses.replace(data.DATASETS["mnist"], md5=swapped))
+    with pytest.raises(DataError) as err:
+        data.load_dataset(data_dir=tmp_path, download=False)
+    message = str(err.value)
+    assert f"this is mnist's {FILES['test_labels']}" in message
+    assert "Put a good copy" in message and "--dataset" not in message
+
+
+# ---------------------------------------------------------------- the user cache
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_CACHE_HOME is Linux's convention")
+def test_the_datasets_and_the_judge_share_one_user_cache_folder(tmp_path):
+    # The autouse fixture points XDG_CACHE_HOME at tmp_path / "cache".
+    assert data.user_cache_dir() == tmp_path / "cache" / "minigrad"
+    assert data.search_dirs("mnist")[-1] == tmp_path / "cache" / "minigrad" / "mnist"
+    assert judge.default_path("fashion-mnist") == tmp_path / "cache" / "minigrad" / "judge-fashion-mnist.npz"
 
 
 # ---------------------------------------------------------------- the real files, when present
 
-@pytest.mark.skipif(REAL_MNIST is None, reason="no MNIST files in MINIGRAD_DATA or ../shared/data/mnist")
+@pytest.mark.real_data
 def test_real_mnist_shapes_dtypes_and_label_counts():
     dataset = data.load_dataset(data_dir=REAL_MNIST, download=False)  # genuine checksums
     assert dataset.train_images.shape == (60000, 28, 28) and dataset.train_images.dtype == np.uint8
@@ -337,14 +393,21 @@ def test_real_mnist_shapes_dtypes_and_label_counts():
     assert np.bincount(dataset.train_labels[subset], minlength=10).tolist() == [10] * 10
 
 
-@pytest.mark.skipif(REAL_MNIST is None, reason="no MNIST files in MINIGRAD_DATA or ../shared/data/mnist")
+@pytest.mark.real_data
 def test_mnist_folder_loaded_as_fashion_mnist_is_named_for_what_it_holds():
-    with pytest.raises(DataError, match="this is mnist's train-images-idx3-ubyte"):
+    with pytest.raises(DataError, match="this is mnist's train-images-idx3-ubyte") as err:
         data.load_dataset("fashion-mnist", data_dir=REAL_MNIST, download=False)
+    assert "--dataset mnist" in str(err.value)
 
 
-@pytest.mark.skipif(REAL_FASHION is None, reason="no Fashion-MNIST files in MINIGRAD_DATA, ../shared/data/fashion-mnist "
-                    "or /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)")
+@pytest.mark.real_data("fashion-mnist")
+def test_fashion_mnist_folder_loaded_as_mnist_advises_its_dataset_flag():
+    with pytest.raises(DataError, match="this is fashion-mnist's train-images-idx3-ubyte") as err:
+        data.load_dataset("mnist", data_dir=REAL_FASHION, download=False)
+    assert "--dataset fashion-mnist" in str(err.value) and "delete" not in str(err.value)
+
+
+@pytest.mark.real_data("fashion-mnist")
 def test_real_fashion_mnist_shapes_and_label_counts():
     dataset = data.load_dataset("fashion-mnist", data_dir=REAL_FASHION, download=False)
     assert dataset.train_images.shape == (60000, 28, 28)

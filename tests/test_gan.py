@@ -10,7 +10,7 @@ import pytest
 import minigrad
 from minigrad import optim
 from gan import checkpoint, cli, evaluate, judge, models, recipes, sample, steps, trainers
-from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
+from gan_fixtures import REAL_MNIST, mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 KINDS = ("gan", "dcgan", "sgan")
 
@@ -319,10 +319,8 @@ def test_judge_features_and_probabilities():
 
 
 @pytest.mark.slow
+@pytest.mark.real_data
 def test_judge_reaches_99_percent_on_mnist(tmp_path):
-    from gan_fixtures import REAL_MNIST
-    if REAL_MNIST is None:
-        pytest.skip("needs the real MNIST files")
     assert judge.main(["--data-dir", str(REAL_MNIST), "--out", str(tmp_path / "judge.npz")]) == 0
     assert judge.load_judge(tmp_path / "judge.npz").meta["test_accuracy"] >= 0.99
 

@@ -37,7 +37,7 @@ def test_without_a_gpu_it_stops_at_once_saying_why(tmp_path):
     assert not (tmp_path / "results.md").exists()  # no file that could pass for results
 
 
-@pytest.mark.skipif(REAL_MNIST is None, reason="the rehearsal trains on the real MNIST files")
+@pytest.mark.real_data  # the rehearsal trains on the real MNIST files
 def test_the_rehearsal_runs_every_stage(tmp_path):
     result = run("--rehearsal", tmp_path / "results.md", data_dir=REAL_MNIST)
     assert result.returncode == 0, result.stderr

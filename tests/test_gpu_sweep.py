@@ -13,7 +13,7 @@ from gan_fixtures import REAL_MNIST
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(REAL_MNIST is None, reason="the runs and the FID read the real MNIST files")
+@pytest.mark.real_data  # the runs and the FID read the real MNIST files
 def test_a_rehearsed_sweep_scores_each_run_and_reports_a_failed_one(backend, tmp_path):
     if backend != "numpy":
         pytest.skip("the script starts its own processes: once, under the numpy test backend")

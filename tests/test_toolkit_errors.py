@@ -99,16 +99,18 @@ def test_weights_that_became_nan_are_never_checkpointed_and_the_last_good_one_re
         if len(calls) == 4:  # the losses of this step are fine: only a weight went bad
             nets.generator.parameters()[0].data[0, 0] = np.nan
         return numbers
-    monkeypatch.setitem(recipes.RECIPES, "gan",
-                        dataclasses.replace(recipes.GAN, step=lambda options: step_that_ruins_a_weight))
-    assert train(tmp_path, mnist_dir, "--checkpoint-every", 2, iterations=4) == 1
+    # A context of its own: undoing the whole monkeypatch would also undo mnist_dir's patches.
+    with monkeypatch.context() as patch:
+        patch.setitem(recipes.RECIPES, "gan",
+                      dataclasses.replace(recipes.GAN, step=lambda options: step_that_ruins_a_weight))
+        assert train(tmp_path, mnist_dir, "--checkpoint-every", 2, iterations=4) == 1
     err = error_of(capsys)
     assert "by iteration 4: G's net.0.weight is not finite" in err
     assert "(iteration 2)" in err and "--resume" in err
     _, meta = checkpoint.read_training(tmp_path / "latest.npz")
     assert meta["iteration"] == 2
 
-    monkeypatch.undo()  # the named checkpoint continues the run
+    # the named checkpoint continues the run, with the real step
     assert train(tmp_path, mnist_dir, "--resume", tmp_path / "latest.npz", iterations=4) == 0
     assert checkpoint.read_training(tmp_path / "latest.npz")[1]["iteration"] == 4
 
