@@ -5,8 +5,8 @@
     python benchmarks/gan_step.py --per-layer dcgan --compare-torch   # where a step's time goes
     python benchmarks/gan_step.py --check-reference                   # PyTorch models == ours?
 
-A step is one iteration of the training loop: the recipe's own step function (gan/recipes.py,
-gan/steps.py: gan_step, sgan_step, projection_step, improved_gan_step, or wgan_gp_step with
+A step is one iteration of the training loop: the recipe's own step function (gan/models/,
+gan/models/*.py: gan_step, sgan_step, projection_step, improved_gan_step, or wgan_gp_step with
 its 5 critic steps), Adam, and the moving averages of G and D where the recipe keeps them,
 on random images in [-1, 1] (the same batch each time it asks for one); PyTorch's is
 benchmarks/torch_reference.py, the same layers, paddings and work.
@@ -83,7 +83,7 @@ def random_batch(kind, n):
 
 
 class Row(NamedTuple):
-    """A benchmarked model: its recipe (gan/recipes.py), the recipe's options, and whether
+    """A benchmarked model: its recipe (gan/models/), the recipe's options, and whether
     its G and D take the labels too, G(z, y) and D(x, y)."""
     recipe: str
     options: dict
@@ -100,7 +100,7 @@ MODELS = {"gan": Row("gan", {}), "dcgan": Row("dcgan", {"arch": "infogan-code"})
 
 
 class FixedBatches:
-    """A batch source (gan/batches.py's interface) that hands out the same batches."""
+    """A batch source (gan/training/batches.py's interface) that hands out the same batches."""
 
     def __init__(self, labeled, labels, unlabeled):
         import numpy as np
@@ -122,22 +122,19 @@ class FixedBatches:
 def make_ours(kind, n, backend_name):
     """A step() running the recipe's step for `kind` on fixed batches, with its default
     settings (learning rates, the moving averages of G and D), and what it trains."""
-    import dataclasses
-
     import minigrad
-    from gan import config, recipes, trainers
+    from gan import models
+    from gan.training import config, loop
     minigrad.set_backend(backend_name)
     minigrad.manual_seed(0)
-    recipe = recipes.get_recipe(MODELS[kind].recipe)
+    recipe = models.get_recipe(MODELS[kind].recipe)
     options = recipe.options(**MODELS[kind].options) if recipe.options else None
-    defaults = {**recipe.defaults, **recipe.defaults_for(options)}
-    settings = config.TrainConfig(model=recipe.name, options=options, **{
-        k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(config.TrainConfig)}})
-    nets = trainers.build_networks(recipe, settings)
-    batches, step = FixedBatches(*random_batch(kind, n)), recipe.step(options)
+    settings = config.resolved_config(recipe, options)
+    nets = loop.build_networks(recipe, settings)
+    batches = FixedBatches(*random_batch(kind, n))
 
-    def one_step():  # as gan/trainers.py's loop does
-        step(nets, batches)
+    def one_step():  # as gan/training/loop.py's loop does
+        recipe.step(nets, batches, options)
         for average in (nets.g_average, nets.d_average):
             if average is not None:
                 average.update()
@@ -473,14 +470,15 @@ def check_reference():
 
     import minigrad
     import torch_reference
-    from gan import models, recipes
+    from gan import models
+    from gan.training.recipe import host_latent
     rng = np.random.default_rng(0)
     worst = 0.0
     for kind, row in MODELS.items():
-        recipe = recipes.get_recipe(row.recipe)
+        recipe = models.get_recipe(row.recipe)
         G, D = recipe.networks(recipe.options(**row.options) if recipe.options else None)
         torch_G, torch_D, _ = torch_reference.MODELS[kind]()
-        z = models.host_latent(rng, (8, recipe.latent_dim), recipe.latent)
+        z = host_latent(rng, (8, recipe.latent_dim), recipe.latent)
         x = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
         labels = (np.arange(8) % 10,) if row.labels else ()
         for ours, theirs, inputs in ((G, torch_G, (z, *labels)), (D, torch_D, (x, *labels))):

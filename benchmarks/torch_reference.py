@@ -1,7 +1,7 @@
 """The GANs of gan_step.py built identically in PyTorch, for timing side by side (optional: needs torch).
 
 Each `make_*` returns (G, D, step). `step(labeled, labels, unlabeled)` runs one iteration
-of gan/trainers.py's loop: the same work as the recipe's step in gan/steps.py, in the same
+of gan/training/loop.py's loop: the same work as the recipe's step in gan/models/, in the same
 order, then the moving average the recipe keeps. A model reads what it needs:
 
 - gan, dcgan-infogan, dcgan-keras: `step(real)`: fake = G(z); D step on D(real) and
@@ -27,10 +27,10 @@ order, then the moving average the recipe keeps. A model reads what it needs:
 Every backward reaches only the parameters of the optimizer that steps on it, as ours
 (backward(inputs=...)). All return the same numbers as ours (losses and accuracies as
 Python floats), so both pay the same device-to-host reads. Adam with the learning rates
-and betas of gan/recipes.py (the DCGAN's and the cGAN's G at 1e-3, D at 2e-4, β₁ 0.5;
+and betas of the recipes in gan/models/ (the DCGAN's and the cGAN's G at 1e-3, D at 2e-4, β₁ 0.5;
 WGAN-GP's 1e-4, β (0.5, 0.9); Improved-GAN's 3e-3, β₁ 0.5). Moving averages: of G's
 weights for dcgan, cgan and wgan_gp (decay 0.999), of D's for sgan_improved (0.9999).
-Layers and paddings match gan/models.py exactly: Keras "same" padding of a stride-2
+Layers and paddings match gan/models/ exactly: Keras "same" padding of a stride-2
 convolution is asymmetric (the odd pixel goes bottom/right), so those layers pad with
 ZeroPad2d and convolve with padding 0; InfoGAN's and Keras' networks draw their weights as
 `gan.models.dcgan_init` draws ours (N(0, 0.02), biases 0, BatchNorm γ N(1, 0.02)). Every
@@ -51,7 +51,7 @@ def _adam(module, lr, beta1, beta2=0.999):
 
 
 def _optimizer_step(optimizer, loss):
-    """gan/steps.py's optimizer_step: backpropagate `loss` into fresh gradients of `optimizer`'s
+    """gan/models/blocks.py's optimizer_step: backpropagate `loss` into fresh gradients of `optimizer`'s
     parameters only, and step. A G step through D computes no gradient for D's weights."""
     optimizer.zero_grad()
     loss.backward(inputs=[p for group in optimizer.param_groups for p in group["params"]])
@@ -75,7 +75,7 @@ def _conv_same(c_in, c_out, kernel, stride, size):
 
 
 def _dcgan_init(model):
-    """gan/models.py's dcgan_init: conv/dense weights N(0, 0.02), biases 0,
+    """gan/models/blocks.py's dcgan_init: conv/dense weights N(0, 0.02), biases 0,
     BatchNorm γ N(1, 0.02) and β 0."""
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
@@ -87,7 +87,7 @@ def _dcgan_init(model):
 
 
 def _gan_step(G, D, optG, optD, device, conditional=False):
-    """gan/steps.py's gan_step; conditional=True: its projection_step, G(z, y) and D(x, y)
+    """gan/models/gan.py's gan_step; conditional=True: its projection_step, G(z, y) and D(x, y)
     given the labels of the real batch."""
     def step(real, labels=None, *unused):  # (unlabelled images: the SGAN's)
         n, y = real.shape[0], ((labels,) if conditional else ())
@@ -145,7 +145,7 @@ def make_dcgan(device="cpu", lr=2e-4, beta1=0.5):
 
 
 def _infogan_generator(latent_dim=LATENT):
-    """gan/models.py's InfoGANGenerator."""
+    """gan/models/blocks.py's InfoGANGenerator."""
     return nn.Sequential(                                # z: (N, latent_dim)
         nn.Linear(latent_dim, 1024), nn.BatchNorm1d(1024), nn.ReLU(),            # (N, 1024)
         nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),    # (N, 6272)
@@ -157,7 +157,7 @@ def _infogan_generator(latent_dim=LATENT):
 
 
 def _infogan_features():
-    """gan/models.py's infogan_features(): InfoGAN's discriminator without its last layer."""
+    """gan/models/blocks.py's infogan_features(): InfoGAN's discriminator without its last layer."""
     return nn.Sequential(                                # x: (N, 1, 28, 28)
         nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.1),             # (N, 64, 14, 14)
         nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),  # (N, 128, 7, 7)
@@ -166,7 +166,7 @@ def _infogan_features():
 
 
 def _averaging(step, model, decay):
-    """`step`, then the moving average of `model`'s weights, as gan/trainers.py's loop
+    """`step`, then the moving average of `model`'s weights, as gan/training/loop.py's loop
     updates --ema's and --d-ema's after every step (minigrad.nn.ExponentialMovingAverage:
     θ̄ ← decay·θ̄ + (1 − decay)·θ for every parameter and floating-point buffer)."""
     def floats(m):  # not BatchNorm's batch counter
@@ -183,8 +183,8 @@ def _averaging(step, model, decay):
 
 
 def make_dcgan_infogan(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
-    """gan/models.py's InfoGAN networks (the DCGAN's default), G at g_lr, and the moving
-    average of G's weights updated after every step, as gan/trainers.py's loop does."""
+    """gan/models/dcgan.py's InfoGAN networks (the DCGAN's default), G at g_lr, and the moving
+    average of G's weights updated after every step, as gan/training/loop.py's loop does."""
     G = _infogan_generator().to(device)                  # z: (N, 100) -> (N, 1, 28, 28)
     D = nn.Sequential(                                   # x: (N, 1, 28, 28)
         *_infogan_features(),                            # (N, 1024)
@@ -196,7 +196,7 @@ def make_dcgan_infogan(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
 
 
 class CodedGenerator(nn.Module):
-    """gan/models.py's: InfoGAN's generator on onehot(c) joined to z[:, 10:], where the
+    """gan/models/blocks.py's CodedGenerator: InfoGAN's generator on onehot(c) joined to z[:, 10:], where the
     categorical code c = argmax z[:, :10] is read off the noise."""
 
     def __init__(self, num_codes=10):
@@ -210,7 +210,7 @@ class CodedGenerator(nn.Module):
 
 
 class TwoHeadedDiscriminator(nn.Module):
-    """gan/models.py's ACGANDiscriminator: InfoGAN's features φ(x), a real-versus-fake logit
+    """gan/models/blocks.py's ACGANDiscriminator: InfoGAN's features φ(x), a real-versus-fake logit
     (N, 1) and 10 class (or code) logits (N, 10)."""
 
     def __init__(self, num_classes=10):
@@ -225,7 +225,7 @@ class TwoHeadedDiscriminator(nn.Module):
 
 
 def _infogan_step(G, D, optG, optD, device):
-    """gan/steps.py's infogan_step: gan_step plus the cross-entropy of D's guess of the code,
+    """gan/models/dcgan.py's infogan_step: gan_step plus the cross-entropy of D's guess of the code,
     in D's loss and in G's."""
     def step(real, *unused):
         z = torch.randn(real.shape[0], LATENT, device=device)
@@ -277,11 +277,11 @@ def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
     optG, optD = _adam(G, lr, beta1), _adam(D, lr, beta1)
 
     def real_fake_logit(class_logits):
-        """gan/models.py's real_fake_logit: D(x) = Z/(Z+1) = σ(logsumexp(logits))."""
+        """gan/models/blocks.py's real_fake_logit: D(x) = Z/(Z+1) = σ(logsumexp(logits))."""
         return class_logits.logsumexp(1)
 
     def step(labeled, labels, unlabeled):
-        """gan/trainers.py's sgan_step: supervised, unsupervised, generator."""
+        """gan/training/loop.py's sgan_step: supervised, unsupervised, generator."""
         class_logits = D(labeled)
         sup_acc = (class_logits.argmax(1) == labels).float().mean().item()
         sup_loss = F.cross_entropy(class_logits, labels)
@@ -305,7 +305,7 @@ def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
 
 
 def make_wgan_gp(device="cpu", lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999, n_critic=5, gp_weight=10.0):
-    """gan/recipes.py's wgan_gp: InfoGAN's generator, the critic gan/models.py's WGANCritic
+    """gan/models/wgan_gp.py: InfoGAN's generator, the critic WGANCritic
     (InfoGAN's discriminator, LayerNorm for BatchNorm, LeakyReLU 0.2), the moving average of G."""
     G = _infogan_generator().to(device)                  # z: (N, 100) -> (N, 1, 28, 28)
     D = nn.Sequential(                                   # x: (N, 1, 28, 28)
@@ -320,7 +320,7 @@ def make_wgan_gp(device="cpu", lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999, n_criti
     optG, optD = _adam(G, lr, beta1, beta2), _adam(D, lr, beta1, beta2)
 
     def gradient_penalty(real, fake):
-        """gan/steps.py's: mean over the batch of (‖∇ₓ̂ D(x̂)‖₂ − 1)², at
+        """gan/models/wgan_gp.py's gradient_penalty: mean over the batch of (‖∇ₓ̂ D(x̂)‖₂ − 1)², at
         x̂ = ε·real + (1 − ε)·fake with ε ~ U[0, 1) per image."""
         eps = torch.rand(real.shape[0], 1, 1, 1, device=device)
         x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
@@ -329,7 +329,7 @@ def make_wgan_gp(device="cpu", lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999, n_criti
         return ((norms - 1) ** 2).mean()
 
     def step(real, *unused):
-        """gan/steps.py's wgan_gp_step: n_critic critic steps, then one G step. Ours asks its
+        """gan/models/wgan_gp.py's wgan_gp_step: n_critic critic steps, then one G step. Ours asks its
         batch source for a batch every critic step; the benchmark's hands out the same one."""
         n = real.shape[0]
         for _ in range(n_critic):
@@ -347,7 +347,7 @@ def make_wgan_gp(device="cpu", lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999, n_criti
 
 
 class ConditionalGenerator(nn.Module):
-    """gan/models.py's: InfoGAN's generator on z joined to the one-hot label, G(z, y)."""
+    """gan/models/cgan.py's ConditionalGenerator: InfoGAN's generator on z joined to the one-hot label, G(z, y)."""
 
     def __init__(self, num_classes=10):
         super().__init__()
@@ -359,7 +359,7 @@ class ConditionalGenerator(nn.Module):
 
 
 class ProjectionDiscriminator(nn.Module):
-    """gan/models.py's: D(x, y) = ψ(φ(x)) + ⟨e_y, φ(x)⟩ on InfoGAN's features φ(x)."""
+    """gan/models/cgan.py's ProjectionDiscriminator: D(x, y) = ψ(φ(x)) + ⟨e_y, φ(x)⟩ on InfoGAN's features φ(x)."""
 
     def __init__(self, num_classes=10):
         super().__init__()
@@ -373,8 +373,8 @@ class ProjectionDiscriminator(nn.Module):
 
 
 def make_cgan(device="cpu", lr=2e-4, g_lr=1e-3, beta1=0.5, ema=0.999):
-    """gan/recipes.py's cgan with its default projection discriminator: the DCGAN's settings,
-    G and D given the real batch's labels (gan/steps.py's projection_step)."""
+    """gan/models/cgan.py with its default projection discriminator: the DCGAN's settings,
+    G and D given the real batch's labels (its projection_step)."""
     G, D = ConditionalGenerator().to(device), ProjectionDiscriminator().to(device)
     _dcgan_init(G)
     _dcgan_init(D)
@@ -424,7 +424,7 @@ class WeightNormLinear(nn.Module):
 
 
 class ImprovedGANDiscriminator(nn.Module):
-    """gan/models.py's: Gaussian noise, weight-normalised dense layers 1000-500-250-250-250,
+    """gan/models/improved_gan.py's ImprovedGANDiscriminator: Gaussian noise, weight-normalised dense layers 1000-500-250-250-250,
     10 class logits; `features` is the last hidden layer, the one feature matching reads."""
 
     def __init__(self, num_classes=10):
@@ -454,7 +454,7 @@ class ImprovedGANDiscriminator(nn.Module):
 
 
 def make_sgan_improved(device="cpu", lr=3e-3, beta1=0.5, d_ema=0.9999):
-    """gan/recipes.py's sgan_improved: Improved-GAN's MNIST networks, uniform z, D's moving
+    """gan/models/improved_gan.py: Improved-GAN's MNIST networks, uniform z, D's moving
     average. Without D's data-dependent initialisation, as the benchmark builds ours."""
     G = nn.Sequential(                                   # z: (N, 100), uniform in [0, 1)
         nn.Linear(LATENT, 500, bias=False), nn.BatchNorm1d(500), nn.Softplus(),   # (N, 500)
@@ -470,7 +470,7 @@ def make_sgan_improved(device="cpu", lr=3e-3, beta1=0.5, d_ema=0.9999):
     optG, optD = _adam(G, lr, beta1), _adam(D, lr, beta1)
 
     def step(labeled, labels, unlabeled):
-        """gan/steps.py's improved_gan_step: one D step on the supervised loss plus half the
+        """gan/models/improved_gan.py's improved_gan_step: one D step on the supervised loss plus half the
         real-versus-fake loss, then G's feature matching on a real batch (ours asks for a
         second unlabelled batch; the benchmark's hands out the same one)."""
         n = unlabeled.shape[0]

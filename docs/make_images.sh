@@ -68,7 +68,7 @@ import sys
 from pathlib import Path
 
 from gan import plots
-from gan.trainers import Log
+from gan.training.outputs import Log
 
 runs, image = Path(sys.argv[1]), sys.argv[2]
 labels = {"sgan": "SGAN (100 labels + unlabelled)",

@@ -67,7 +67,7 @@ import sys
 from pathlib import Path
 
 from gan import plots
-from gan.trainers import Log
+from gan.training.outputs import Log
 
 runs, image, title = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 ylim = float(sys.argv[4]), float(sys.argv[5])
@@ -92,7 +92,7 @@ last_accuracy() {  # last_accuracy NAME: the run's last test accuracy, D's avera
     python - "$RUNS/$1/metrics.jsonl" "$1" <<'EOF'
 import sys
 
-from gan.trainers import Log
+from gan.training.outputs import Log
 
 last = [row for row in Log.read(sys.argv[1]) if "test_acc" in row][-1]
 print(f"{sys.argv[2]}: test_acc {last['test_acc']:.4f}, D itself {last['test_acc_raw']:.4f} "

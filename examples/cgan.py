@@ -14,11 +14,12 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout too
 
-from gan import cli  # noqa: E402
+from gan.models import COMMANDS  # noqa: E402
+from gan.training import cli  # noqa: E402
 
 
 def main(argv=None):
-    return cli.main("cgan", argv)
+    return cli.main(COMMANDS["cgan"], argv)
 
 
 if __name__ == "__main__":

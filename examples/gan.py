@@ -4,7 +4,7 @@
     python examples/gan.py --dry-run --out /tmp/gan    # a 2-iteration smoke test
 
 Writes sample grids, losses.png, metrics.jsonl and latest.npz to --out (runs/gan);
-`--resume` continues from latest.npz. The defaults are the recipe's (gan/recipes.py);
+`--resume` continues from latest.npz. The defaults are the recipe's (gan/models/gan.py);
 see `--help` for every flag.
 """
 import pathlib
@@ -12,11 +12,12 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout too
 
-from gan import cli  # noqa: E402
+from gan.models import COMMANDS  # noqa: E402
+from gan.training import cli  # noqa: E402
 
 
 def main(argv=None):
-    return cli.main("gan", argv)
+    return cli.main(COMMANDS["gan"], argv)
 
 
 if __name__ == "__main__":

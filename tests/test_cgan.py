@@ -10,11 +10,15 @@ from matplotlib.image import imread
 
 import minigrad
 from minigrad import optim
-from gan import batches as batching
-from gan import checkpoint, evaluate, metrics, models, recipes, sample, steps
+from gan import models
+from gan.evaluation import evaluate, metrics, sample
+from gan.models import blocks, cgan
+from gan.training import batches as batching
+from gan.training import checkpoint
+from gan.training.recipe import Networks, generate, is_conditional, noise_grid
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
-DISCRIMINATORS = tuple(recipes.CONDITIONAL_DISCRIMINATORS)
+DISCRIMINATORS = tuple(cgan.DISCRIMINATORS)
 TINY = ("--limit", 128, "--batch-size", 8, "--log-every", 1, "--sample-every", 1000)
 
 
@@ -23,9 +27,9 @@ def random_images(n, seed=0):
 
 
 def networks(discriminator):
-    G, D = recipes.build_networks("cgan", recipes.CGANOptions(discriminator))
-    return steps.Networks(G, D, optim.Adam(G.parameters(), lr=1e-3), optim.Adam(D.parameters(), lr=1e-3),
-                          models.LATENT_DIM)
+    G, D = models.build_networks("cgan", cgan.CGANOptions(discriminator))
+    return Networks(G, D, optim.Adam(G.parameters(), lr=1e-3), optim.Adam(D.parameters(), lr=1e-3),
+                    blocks.LATENT_DIM)
 
 
 class LabeledBatch:
@@ -41,13 +45,13 @@ class LabeledBatch:
 # ----------------------------------------------------------------------------- networks and steps
 def test_conditional_networks_take_labels():
     minigrad.manual_seed(0)
-    G = models.ConditionalGenerator()
-    z = minigrad.tensor(np.random.default_rng(0).standard_normal((4, models.LATENT_DIM)))
+    G = cgan.ConditionalGenerator()
+    z = minigrad.tensor(np.random.default_rng(0).standard_normal((4, blocks.LATENT_DIM)))
     labels = minigrad.tensor([0, 3, 3, 9], dtype=np.int64)
-    assert G(z, labels).shape == (4, 1, 28, 28) and models.is_conditional(G)
-    assert not models.is_conditional(models.InfoGANGenerator())
+    assert G(z, labels).shape == (4, 1, 28, 28) and is_conditional(G)
+    assert not is_conditional(blocks.InfoGANGenerator())
 
-    D = models.ProjectionDiscriminator().eval()
+    D = cgan.ProjectionDiscriminator().eval()
     x = random_images(4)
     logits = D(x, labels)
     assert logits.shape == (4, 1)
@@ -55,7 +59,7 @@ def test_conditional_networks_take_labels():
     changed = ~np.isclose(logits.numpy(), other)[:, 0]
     assert changed.tolist() == [True, False, True, False]  # the label moves the logit, and only it
 
-    real_fake, classes = models.ACGANDiscriminator()(x)
+    real_fake, classes = blocks.ACGANDiscriminator()(x)
     assert real_fake.shape == (4, 1) and classes.shape == (4, 10)
 
 
@@ -65,7 +69,7 @@ def test_conditional_steps_return_finite_numbers_and_give_d_no_gradient_in_g_ste
     labels = minigrad.tensor(np.arange(8) % 10, dtype=np.int64)
     d_step, d_grads = nets.d_optimizer.step, []
     nets.d_optimizer.step = lambda: (d_step(), d_grads.append([p.grad for p in nets.discriminator.parameters()]))
-    numbers = recipes.CONDITIONAL_DISCRIMINATORS[discriminator][1](nets, LabeledBatch(random_images(8), labels))
+    numbers = cgan.DISCRIMINATORS[discriminator].step(nets, LabeledBatch(random_images(8), labels))
     expected = {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
     if discriminator == "acgan":
         expected |= {"class_acc_real", "class_acc_fake"}
@@ -94,15 +98,15 @@ def test_labeled_batches_resume_at_the_next_batch(backend):
 
 def test_the_class_grid_holds_the_style_down_a_column_and_the_class_along_a_row():
     minigrad.manual_seed(0)
-    G = models.ConditionalGenerator()
-    noise = np.random.default_rng(0).standard_normal((64, models.LATENT_DIM)).astype(np.float32)
-    images, per_row = models.class_grid(G, noise)
+    G = cgan.ConditionalGenerator()
+    noise = np.random.default_rng(0).standard_normal((64, blocks.LATENT_DIM)).astype(np.float32)
+    images, per_row = cgan.class_grid(G, noise)
     assert images.shape == (100, 28, 28) and per_row == 10
     for row, column in [(0, 0), (7, 3), (9, 9)]:
-        alone = models.generate(G, noise[column:column + 1], np.array([row]))
+        alone = generate(G, noise[column:column + 1], np.array([row]))
         np.testing.assert_allclose(images[row * 10 + column], alone[0], atol=1e-6)
-    assert recipes.get_recipe("cgan").grid is models.class_grid
-    assert recipes.get_recipe("dcgan").grid is models.noise_grid
+    assert models.get_recipe("cgan").grid is cgan.class_grid
+    assert models.get_recipe("dcgan").grid is noise_grid
 
 
 # ----------------------------------------------------------------------------- the command lines
@@ -168,8 +172,8 @@ def test_sample_draws_the_digits_asked_for(mnist_dir, tmp_path, capsys):
     assert "30 samples of cgan (labels 0-9)" in capsys.readouterr().out
 
     # One latent batch or many, a label's images are the same: G runs in eval mode.
-    seven = sample.draw(sample.load_generator(source)[0], models.LATENT_DIM, 6, labels=np.full(6, 7))
-    sevens_in_batches = sample.draw(sample.load_generator(source)[0], models.LATENT_DIM, 6,
+    seven = sample.draw(sample.load_generator(source)[0], blocks.LATENT_DIM, 6, labels=np.full(6, 7))
+    sevens_in_batches = sample.draw(sample.load_generator(source)[0], blocks.LATENT_DIM, 6,
                                     batch_size=4, labels=np.full(6, 7))
     np.testing.assert_allclose(seven, sevens_in_batches, atol=1e-6)
 

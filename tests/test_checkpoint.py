@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from gan import checkpoint
+from gan import models
+from gan.models import blocks
+from gan.training import checkpoint
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 TINY = ("--limit", 128, "--batch-size", 8, "--log-every", 1, "--sample-every", 1000)
@@ -92,7 +94,7 @@ def test_a_checkpoint_made_before_a_flag_existed_resumes_and_samples_with_its_de
     checkpoint.save_npz(path, arrays, meta)
     assert run_example("dcgan", *common, "--iterations", 3, "--resume") == 0
     assert run_example("dcgan", *common, "--iterations", 4, "--resume", "--width", 2) == 1
-    from gan import sample
+    from gan.evaluation import sample
     generator, _ = sample.load_generator(path)
     assert generator.net[0].weight.shape == (1024, 100)   # width 1: Dense(100, 1024)
 
@@ -127,9 +129,9 @@ def test_a_wgan_gp_run_from_before_the_code_and_decay_flags_resumes_as_it_traine
     err = capsys.readouterr().err
     assert "code: checkpoint False, this run True" in err and "lr_decay_start: checkpoint 1.0, this run 0.5" in err
     assert run_example("wgan_gp", *common, "--iterations", 3, "--resume", "--no-code", "--lr-decay-start", 1) == 0
-    from gan import models, sample
+    from gan.evaluation import sample
     generator, _ = sample.load_generator(path)
-    assert type(generator) is models.InfoGANGenerator
+    assert type(generator) is blocks.InfoGANGenerator
 
 
 def test_a_resumed_run_may_lower_its_learning_rate(mnist_dir, tmp_path):
@@ -142,8 +144,7 @@ def test_a_resumed_run_may_lower_its_learning_rate(mnist_dir, tmp_path):
 
 
 def test_weights_of_other_shapes_are_refused_naming_the_layer(tmp_path):
-    from gan import recipes
-    G, D = recipes.build_networks("gan")
+    G, D = models.build_networks("gan")
     path = tmp_path / "ckpt.npz"
     checkpoint.save_training(path, kind="gan", config={}, iteration=1, modules={"G": G, "D": D}, optimizers={})
     arrays, meta = checkpoint.load_npz(path)

@@ -13,7 +13,9 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 
-from gan import batches, data, judge
+from gan import data, idx
+from gan.evaluation import judge
+from gan.training import batches
 from gan.data import DataError
 from gan_fixtures import REAL_FASHION, REAL_MNIST
 
@@ -164,13 +166,13 @@ def test_parse_idx_reads_shape_and_values():
 
 def test_to_unit_range_and_back():
     images = np.array([[[0, 255], [51, 127]]], dtype=np.uint8)
-    x = data.to_unit_range(images)
+    x = idx.to_unit_range(images)
     assert x.shape == (1, 1, 2, 2) and x.dtype == np.float32
     np.testing.assert_allclose(x[0, 0], [[-1.0, 1.0], [51 / 127.5 - 1, 127 / 127.5 - 1]], rtol=1e-6)
-    np.testing.assert_allclose(data.from_unit_range(x)[0, 0], images[0] / 255.0, rtol=1e-6)
-    assert data.to_unit_range(images[:, None]).shape == (1, 1, 2, 2)
+    np.testing.assert_allclose(idx.from_unit_range(x)[0, 0], images[0] / 255.0, rtol=1e-6)
+    assert idx.to_unit_range(images[:, None]).shape == (1, 1, 2, 2)
     with pytest.raises(TypeError, match="uint8"):
-        data.to_unit_range(x)
+        idx.to_unit_range(x)
 
 
 # ---------------------------------------------------------------- where the files are looked for

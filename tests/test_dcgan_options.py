@@ -8,14 +8,18 @@ import pytest
 
 import minigrad
 from minigrad import optim
-from gan import cli, models, recipes, sample, steps
+from gan import models
+from gan.evaluation import sample
+from gan.models import blocks, dcgan
+from gan.training import cli
+from gan.training.recipe import Networks
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 
-def dcgan(**options):
-    G, D = recipes.build_networks("dcgan", recipes.DCGANOptions(**options))
-    return steps.Networks(G, D, optim.Adam(G.parameters(), lr=1e-3), optim.Adam(D.parameters(), lr=1e-3),
-                          models.LATENT_DIM)
+def dcgan_nets(**options):
+    G, D = models.build_networks("dcgan", dcgan.DCGANOptions(**options))
+    return Networks(G, D, optim.Adam(G.parameters(), lr=1e-3), optim.Adam(D.parameters(), lr=1e-3),
+                    blocks.LATENT_DIM)
 
 
 class Images:
@@ -40,12 +44,12 @@ def test_width_multiplies_every_hidden_layer_and_keeps_the_outputs():
 
 
 def check_width(arch):
-    one, two = dcgan(arch=arch, width=1), dcgan(arch=arch, width=2)
+    one, two = dcgan_nets(arch=arch, width=1), dcgan_nets(arch=arch, width=2)
     for narrow, wide in zip(shapes(one.generator) + shapes(one.discriminator),
                             shapes(two.generator) + shapes(two.discriminator)):
         # each weight's hidden dimensions double; the image's 1 channel and D's logit stay
         assert all(w in (n, 2 * n) for n, w in zip(narrow, wide)) and wide != narrow
-    images = two.generator(steps.latent_noise(3, models.LATENT_DIM))
+    images = two.generator(blocks.latent_noise(3, blocks.LATENT_DIM))
     logits = two.discriminator(images)
     logits = logits[0] if arch == "infogan-code" else logits    # (real logit, code logits)
     assert images.shape == (3, 1, 28, 28) and logits.shape == (3, 1)
@@ -56,17 +60,17 @@ def test_a_smoothed_real_label_is_the_target_of_real_images_only():
     zeros = minigrad.tensor(np.full((7, 1), -50.0))   # fakes rejected: their loss is ~0
     p = 1 / (1 + np.exp(-logits.numpy()))
     expected = -(0.9 * np.log(p) + 0.1 * np.log(1 - p)).mean()
-    assert steps.discriminator_loss(logits, zeros, 0.9).item() == pytest.approx(expected, rel=1e-5)
-    assert steps.discriminator_loss(logits, zeros).item() == pytest.approx(-np.log(p).mean(), rel=1e-5)
+    assert blocks.discriminator_loss(logits, zeros, 0.9).item() == pytest.approx(expected, rel=1e-5)
+    assert blocks.discriminator_loss(logits, zeros).item() == pytest.approx(-np.log(p).mean(), rel=1e-5)
 
 
 def test_the_code_is_read_off_the_noise_uniformly_and_steers_the_generator():
     minigrad.manual_seed(0)
-    z = steps.latent_noise(20_000, models.LATENT_DIM)
-    codes = models.latent_code(z).numpy()
+    z = blocks.latent_noise(20_000, blocks.LATENT_DIM)
+    codes = blocks.latent_code(z).numpy()
     np.testing.assert_array_equal(codes, z.numpy()[:, :10].argmax(axis=1))
     assert np.bincount(codes, minlength=10).min() > 0.09 * len(codes)   # each ~10%
-    G = dcgan(arch="infogan-code").generator.eval()
+    G = dcgan_nets(arch="infogan-code").generator.eval()
     noise = np.repeat(z.numpy()[:1], 3, axis=0)
     noise[:, :10] = 0
     noise[0, 0], noise[1, 1], noise[2, 0] = 1, 1, 5      # codes 0, 1, 0
@@ -76,7 +80,7 @@ def test_the_code_is_read_off_the_noise_uniformly_and_steers_the_generator():
 
 
 def test_infogan_step_trains_the_code_head_and_g_through_it():
-    nets = dcgan(arch="infogan-code")
+    nets = dcgan_nets(arch="infogan-code")
     D = nets.discriminator
     seen = {}
     d_step = nets.d_optimizer.step
@@ -85,16 +89,16 @@ def test_infogan_step_trains_the_code_head_and_g_through_it():
         seen["q_grad"] = D.classes.weight.grad
         d_step()
     nets.d_optimizer.step = spy
-    numbers = steps.infogan_step(nets, Images(8))
+    numbers = dcgan.infogan_step(nets, Images(8))
     assert set(numbers) == {"d_loss", "g_loss", "d_acc_real", "d_acc_fake", "code_acc"}
     assert all(math.isfinite(v) for v in numbers.values())
     assert np.abs(host(seen["q_grad"])).max() > 0      # Q learns in D's step
 
 
 def test_g_gets_a_gradient_from_the_code_term_alone(monkeypatch):
-    nets = dcgan(arch="infogan-code")
-    monkeypatch.setattr(steps, "generator_loss", lambda logits: (logits * 0).sum())
-    numbers = steps.infogan_step(nets, Images(8))
+    nets = dcgan_nets(arch="infogan-code")
+    monkeypatch.setattr(dcgan, "generator_loss", lambda logits: (logits * 0).sum())
+    numbers = dcgan.infogan_step(nets, Images(8))
     assert all(np.abs(host(p.grad)).max() > 0 for p in nets.generator.parameters()
                if p.grad is not None) and any(p.grad is not None for p in nets.generator.parameters())
     assert numbers["g_loss"] > 0                          # the cross-entropy of the code
@@ -116,7 +120,7 @@ def test_the_default_run_is_infogan_with_its_code_in_batches_of_64(mnist_dir, tm
     out = tmp_path / "run"
     assert run_example("dcgan", "--dry-run", "--out", out, "--data-dir", mnist_dir) == 0
     G, meta = sample.load_generator(out / "latest.npz")
-    assert isinstance(G, models.CodedGenerator) and meta["config"]["arch"] == "infogan-code"
+    assert isinstance(G, blocks.CodedGenerator) and meta["config"]["arch"] == "infogan-code"
     assert meta["config"]["batch_size"] == 64
     assert "code_acc" in read_metrics(out)[-1]
 
@@ -129,5 +133,5 @@ def test_the_default_run_is_infogan_with_its_code_in_batches_of_64(mnist_dir, tm
     (("--arch", "infogan", "--lr-decay-start", "0.7"), 0.7),
 ])
 def test_the_decay_start_defaults_by_architecture(argv, decay_start):
-    config = cli.parse_config(recipes.DCGAN, list(argv))
+    config = cli.parse_config(dcgan.RECIPE, list(argv))
     assert config.options.lr_decay_start == decay_start

@@ -5,7 +5,7 @@ A command is found in a ```bash, ```text or ```console block (or any fence but `
 whose blocks test_docs.py runs) or in inline code, and read as a shell would: backslash
 continuations joined, a `$ ` prompt, `VAR=value` prefixes and a trailing `# comment`
 dropped. Its module's `main(argv)` then runs until its settings are known and stops there:
-a training command stops where gan/cli.py hands the checked TrainConfig to the loop (so a
+a training command stops where gan/training/cli.py hands the checked TrainConfig to the loop (so a
 conflict between settings is caught too), the others just after argparse. Nothing trains,
 reads data or writes a file.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gan import trainers
+from gan.training import loop
 from gan_fixtures import load_example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +111,8 @@ def check_command(command):
     errors = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(errors), \
             contextlib.redirect_stdout(io.StringIO()):
-        if name.startswith("examples/"):
-            patch.setattr(trainers, "train", _stop)  # after gan/cli.py's check(config)
+        if name.startswith("examples/") or name == "-m gan.train":
+            patch.setattr(loop, "train", _stop)  # after gan/training/cli.py's check(config)
         else:
             patch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
         try:

@@ -9,7 +9,12 @@ import pytest
 
 import minigrad
 from minigrad import optim
-from gan import checkpoint, cli, evaluate, judge, models, recipes, sample, steps, trainers
+from gan import models
+from gan.evaluation import evaluate, judge, sample
+from gan.models import blocks, dcgan, sgan, wgan_gp
+from gan.models import gan as vanilla
+from gan.training import checkpoint, cli
+from gan.training.recipe import Networks
 from gan_fixtures import REAL_MNIST, mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 KINDS = ("gan", "dcgan", "sgan")
@@ -20,13 +25,13 @@ def random_images(n, seed=0):
 
 
 def networks(kind, lr=1e-3):
-    G, D = recipes.build_networks(kind)
-    return steps.Networks(G, D, optim.Adam(G.parameters(), lr=lr), optim.Adam(D.parameters(), lr=lr),
-                          models.LATENT_DIM)
+    G, D = models.build_networks(kind)
+    return Networks(G, D, optim.Adam(G.parameters(), lr=lr), optim.Adam(D.parameters(), lr=lr),
+                    blocks.LATENT_DIM)
 
 
 class Batches:
-    """A batch source (gan/batches.py's interface) handing out the given tensors."""
+    """A batch source (gan/training/batches.py's interface) handing out the given tensors."""
 
     def __init__(self, images=None, labels=None, unlabeled=None):
         self.images, self.labels, self.unlabeled = images, labels, unlabeled
@@ -45,8 +50,8 @@ class Batches:
 @pytest.mark.parametrize("kind, arch", [("gan", None), ("dcgan", "infogan"), ("dcgan", "infogan-sn"),
                                         ("dcgan", "keras"), ("sgan", None)])
 def test_models_map_noise_to_images_and_images_to_logits(kind, arch):
-    G, D = recipes.build_networks(kind, recipes.DCGANOptions(arch) if arch else None)
-    images = G(steps.latent_noise(3, models.LATENT_DIM))
+    G, D = models.build_networks(kind, dcgan.DCGANOptions(arch) if arch else None)
+    images = G(blocks.latent_noise(3, blocks.LATENT_DIM))
     assert images.shape == (3, 1, 28, 28)
     assert np.abs(images.numpy()).max() <= 1  # tanh
     assert D(images).shape == ((3, 10) if kind == "sgan" else (3, 1))
@@ -54,7 +59,7 @@ def test_models_map_noise_to_images_and_images_to_logits(kind, arch):
 
 @pytest.mark.parametrize("arch", ["infogan-code", "infogan", "infogan-sn", "keras"])
 def test_dcgan_weights_are_drawn_from_normal_0_002(arch):
-    G, D = recipes.build_networks("dcgan", recipes.DCGANOptions(arch))
+    G, D = models.build_networks("dcgan", dcgan.DCGANOptions(arch))
     weights = np.concatenate([p.numpy().ravel() for name, p in G.named_parameters() + D.named_parameters()
                               if name.endswith("weight")])
     assert abs(weights.mean()) < 1e-3
@@ -64,7 +69,7 @@ def test_dcgan_weights_are_drawn_from_normal_0_002(arch):
 def test_sgan_real_fake_logit_is_the_books_d_of_x():
     logits = np.random.default_rng(0).normal(0, 3, (5, 10))
     z = np.exp(logits).sum(axis=1)
-    d_of_x = 1 / (1 + np.exp(-models.real_fake_logit(minigrad.tensor(logits, dtype=np.float64)).numpy()))
+    d_of_x = 1 / (1 + np.exp(-blocks.real_fake_logit(minigrad.tensor(logits, dtype=np.float64)).numpy()))
     np.testing.assert_allclose(d_of_x, z / (z + 1), rtol=1e-12)
 
 
@@ -74,15 +79,15 @@ def test_sgan_unsupervised_losses_are_finite_at_extreme_logits(scale):
     the losses stay exact: -log D(x) = softplus(-lse), -log(1 - D(x)) = softplus(lse)."""
     logits = minigrad.tensor(np.full((2, 10), scale), requires_grad=True)
     lse = scale + math.log(10)
-    real_loss = steps.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 1.0)
-    fake_loss = steps.F.binary_cross_entropy_with_logits(models.real_fake_logit(logits), 0.0)
+    real_loss = blocks.F.binary_cross_entropy_with_logits(blocks.real_fake_logit(logits), 1.0)
+    fake_loss = blocks.F.binary_cross_entropy_with_logits(blocks.real_fake_logit(logits), 0.0)
     np.testing.assert_allclose(real_loss.item(), max(-lse, 0), atol=1e-3)   # softplus(-lse)
     np.testing.assert_allclose(fake_loss.item(), max(lse, 0), rtol=1e-6)    # softplus(lse)
     (real_loss + fake_loss).backward()
     assert np.isfinite(logits.grad).all()
     # d(softplus(-lse) + softplus(lse))/dlse = σ(lse) - σ(-lse) = sign(scale) here, spread
     # over the 10 classes by softmax (equal logits: 1/10 each), averaged over 2 rows.
-    np.testing.assert_allclose(steps.backend.to_numpy(logits.grad), np.sign(scale) / 20, rtol=1e-5)
+    np.testing.assert_allclose(blocks.backend.to_numpy(logits.grad), np.sign(scale) / 20, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- steps
@@ -100,7 +105,7 @@ def test_gan_step_trains_d_on_detached_fakes_and_g_without_touching_d():
         seen["d_grads"] = [p.grad for p in D.parameters()]
     nets.d_optimizer.step = spy_d_step
 
-    numbers = steps.gan_step(nets, Batches(random_images(8)))
+    numbers = vanilla.gan_step(nets, Batches(random_images(8)))
     assert all(g is None for g in seen["g_grads"]), "the D loss reached G: fake was not detached"
     for after, p in zip(seen["d_after"], D.parameters()):
         np.testing.assert_array_equal(p.numpy(), after)  # the G step left D as its own step did
@@ -114,7 +119,7 @@ def test_gan_step_trains_d_on_detached_fakes_and_g_without_touching_d():
 def test_sgan_step_shapes_and_numbers():
     nets = networks("sgan")
     labels = minigrad.tensor(np.arange(6) % 10, dtype=np.int64)
-    numbers = steps.sgan_step(nets, Batches(random_images(6, seed=1), labels, random_images(8, seed=2)))
+    numbers = sgan.sgan_step(nets, Batches(random_images(6, seed=1), labels, random_images(8, seed=2)))
     assert set(numbers) == {"sup_loss", "sup_acc", "d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
     assert all(math.isfinite(v) for v in numbers.values())
     assert 0 <= numbers["sup_acc"] <= 1
@@ -124,9 +129,9 @@ def test_sgan_step_shapes_and_numbers():
 def test_supervised_step_learns_a_few_labelled_images():
     nets = networks("sgan")
     images, labels = random_images(10, seed=3), minigrad.tensor(np.arange(10), dtype=np.int64)
-    first = steps.supervised_step(nets, Batches(images, labels))
+    first = sgan.supervised_step(nets, Batches(images, labels))
     for _ in range(30):
-        last = steps.supervised_step(nets, Batches(images, labels))
+        last = sgan.supervised_step(nets, Batches(images, labels))
     assert last["sup_loss"] < first["sup_loss"] / 2
     assert set(last) == {"sup_loss", "sup_acc"}
 
@@ -177,16 +182,16 @@ def test_resume_without_a_checkpoint_says_so(mnist_dir, tmp_path, capsys):
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(mnist_dir, tmp_path, monkeypatch, capsys):
-    real_step = steps.gan_step
+    real_step = vanilla.gan_step
     calls = []
 
-    def step_that_diverges(nets, batches):
+    def step_that_diverges(nets, batches, options):
         numbers = real_step(nets, batches)
         calls.append(1)
         if len(calls) == 3:
             numbers["g_loss"] = float("nan")
         return numbers
-    monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_that_diverges))
+    monkeypatch.setitem(models.COMMANDS, "gan", dataclasses.replace(vanilla.RECIPE, step=step_that_diverges))
     code = run_example("gan", "--iterations", 5, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
                        "--data-dir", mnist_dir, "--checkpoint-every", 2)
     assert code == 1
@@ -200,16 +205,16 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(mnist_dir,
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; kill or a scheduler
 def test_ctrl_c_or_sigterm_finishes_the_iteration_and_writes_a_checkpoint(signum, mnist_dir, tmp_path, monkeypatch, capsys):
-    real_step = steps.gan_step
+    real_step = vanilla.gan_step
     calls = []
     handler_before = signal.getsignal(signum)
 
-    def step_then_signal(nets, batches):
+    def step_then_signal(nets, batches, options):
         calls.append(1)
         if len(calls) == 2:
             signal.raise_signal(signum)  # arrives mid-step, as a real one would
         return real_step(nets, batches)
-    monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_then_signal))
+    monkeypatch.setitem(models.COMMANDS, "gan", dataclasses.replace(vanilla.RECIPE, step=step_then_signal))
     code = run_example("gan", "--iterations", 10, "--limit", 64, "--batch-size", 16, "--out", tmp_path,
                        "--data-dir", mnist_dir, "--checkpoint-every", 100)
     assert code == 130
@@ -265,7 +270,7 @@ def test_wgan_gp_rates_decay_over_the_second_half_by_default(mnist_dir, tmp_path
      5, False, 1.0, (1e-4, 1e-4)),                       # the paper's run, spelled out
 ])
 def test_wgan_gp_defaults_and_the_papers_settings(argv, n_critic, code, decay_start, rates):
-    config = cli.parse_config(recipes.WGAN_GP, list(argv))
+    config = cli.parse_config(wgan_gp.RECIPE, list(argv))
     assert (config.options.n_critic, config.options.code, config.options.lr_decay_start) == (
         n_critic, code, decay_start)
     assert (config.lr, config.generator_lr(), config.beta1, config.beta2) == (*rates, 0.5, 0.9)
@@ -336,23 +341,23 @@ def test_gradient_penalty_of_a_linear_critic_is_its_closed_form():
         return (x * w).sum(axis=(1, 2, 3))
 
     real, fake = random_images(4, seed=1).to(dtype=np.float64), random_images(4, seed=2).to(dtype=np.float64)
-    penalty = steps.gradient_penalty(critic, real, fake)
+    penalty = wgan_gp.gradient_penalty(critic, real, fake)
     norm = np.linalg.norm(w.numpy())
     np.testing.assert_allclose(penalty.item(), (norm - 1) ** 2, rtol=1e-9)
     penalty.backward()
-    np.testing.assert_allclose(steps.backend.to_numpy(w.grad), 2 * (norm - 1) * w.numpy() / norm, rtol=1e-6)
+    np.testing.assert_allclose(blocks.backend.to_numpy(w.grad), 2 * (norm - 1) * w.numpy() / norm, rtol=1e-6)
 
 
 def test_wgan_gp_step_trains_the_critic_n_times_per_generator_step():
-    G, D = recipes.build_networks("wgan_gp")
-    nets = steps.Networks(G, D, optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9)),
-                          optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9)), models.LATENT_DIM)
+    G, D = models.build_networks("wgan_gp")
+    nets = Networks(G, D, optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9)),
+                    optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9)), blocks.LATENT_DIM)
     asked, d_steps = [], []
     batches = Batches(random_images(4))
     batches.next_images = lambda: asked.append(1) or random_images(4, seed=len(asked))
     d_step = nets.d_optimizer.step
     nets.d_optimizer.step = lambda: d_steps.append([p.grad for p in D.parameters()]) or d_step()
-    numbers = steps.wgan_gp_step(nets, batches, n_critic=3, gp_weight=10.0)
+    numbers = wgan_gp.wgan_gp_step(nets, batches, n_critic=3, gp_weight=10.0)
     assert len(asked) == 3 and len(d_steps) == 3
     assert set(numbers) == {"d_loss", "g_loss", "wasserstein", "penalty"}
     assert all(math.isfinite(v) for v in numbers.values()) and numbers["penalty"] >= 0
@@ -361,22 +366,22 @@ def test_wgan_gp_step_trains_the_critic_n_times_per_generator_step():
 
 
 def test_wgan_gp_with_the_code_trains_the_critics_code_head_and_g_through_it(monkeypatch):
-    G, D = recipes.build_networks("wgan_gp", recipes.WGANGPOptions(code=True))
-    assert isinstance(G, models.CodedGenerator) and D(random_images(2)).shape == (2, 1)
-    nets = steps.Networks(G, D, optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9)),
-                          optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9)), models.LATENT_DIM)
+    G, D = models.build_networks("wgan_gp", wgan_gp.WGANGPOptions(code=True))
+    assert isinstance(G, blocks.CodedGenerator) and D(random_images(2)).shape == (2, 1)
+    nets = Networks(G, D, optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9)),
+                    optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9)), blocks.LATENT_DIM)
     head_grads, d_step = [], nets.d_optimizer.step
     nets.d_optimizer.step = lambda: head_grads.append(D.code_head.weight.grad) or d_step()
     g_step = nets.g_optimizer.step
     g_grads = []
     nets.g_optimizer.step = lambda: g_grads.append([p.grad for p in G.parameters()]) or g_step()
-    real_score_and_code_loss = steps.score_and_code_loss
+    real_score_and_code_loss = wgan_gp.score_and_code_loss
 
     def code_term_only_for_g(D, fake, z, code):  # G's fakes carry a graph, the critic's do not
         scores, code_loss, accuracy = real_score_and_code_loss(D, fake, z, code)
         return (scores * 0 if fake.requires_grad else scores), code_loss, accuracy
-    monkeypatch.setattr(steps, "score_and_code_loss", code_term_only_for_g)
-    numbers = steps.wgan_gp_step(nets, Batches(random_images(4)), n_critic=2, gp_weight=10.0, code=True)
+    monkeypatch.setattr(wgan_gp, "score_and_code_loss", code_term_only_for_g)
+    numbers = wgan_gp.wgan_gp_step(nets, Batches(random_images(4)), n_critic=2, gp_weight=10.0, code=True)
     assert all(math.isfinite(v) for v in numbers.values()) and 0 <= numbers["code_acc"] <= 1
     assert len(head_grads) == 2 and all(np.abs(minigrad.backend.to_numpy(g)).max() > 0 for g in head_grads)
     assert numbers["g_loss"] > 0 and any(np.abs(minigrad.backend.to_numpy(g)).max() > 0

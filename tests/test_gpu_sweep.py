@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gan import judge
+from gan.evaluation import judge
 from gan_fixtures import REAL_MNIST
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,9 +9,12 @@ import pytest
 import minigrad
 from minigrad import backend, nn, optim
 from minigrad import functional as F
-from gan import checkpoint, cli, models, recipes, steps, trainers
-from gan.batches import SemiSupervisedBatches
-from gan.config import TrainConfig
+from gan import models
+from gan.models import blocks, improved_gan, sgan
+from gan.training import checkpoint, cli, loop, schedule
+from gan.training.batches import SemiSupervisedBatches
+from gan.training.config import TrainConfig
+from gan.training.recipe import Networks, TrainingData
 from gan_fixtures import load_example, mnist_dir, read_metrics, run_example  # noqa: F401
 
 TINY = ("--limit", 128, "--batch-size", 16, "--num-labeled", 20, "--log-every", 1,
@@ -23,10 +26,10 @@ def images(n, seed=0):
 
 
 def improved_networks(lr=3e-3):
-    G, D = recipes.build_networks("sgan_improved")
-    return steps.Networks(G, D, optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
-                          optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)),
-                          models.LATENT_DIM, latent="uniform")
+    G, D = models.build_networks("sgan_improved")
+    return Networks(G, D, optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
+                    optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)),
+                    blocks.LATENT_DIM, latent="uniform")
 
 
 class Batches:
@@ -45,8 +48,8 @@ class Batches:
 
 # ----------------------------------------------------------------------------- networks
 def test_networks_map_uniform_noise_to_images_and_images_to_logits_and_features():
-    G, D = recipes.build_networks("sgan_improved")
-    fake = G(steps.latent_noise(3, models.LATENT_DIM, "uniform"))
+    G, D = models.build_networks("sgan_improved")
+    fake = G(blocks.latent_noise(3, blocks.LATENT_DIM, "uniform"))
     assert fake.shape == (3, 1, 28, 28) and np.abs(fake.numpy()).max() <= 1   # 2·σ − 1
     assert D(fake).shape == (3, 10) and D.features(fake).shape == (3, 250)
     # g is trained in the output layer only, as in their code; the hidden layers' is a buffer
@@ -58,7 +61,7 @@ def test_networks_map_uniform_noise_to_images_and_images_to_logits_and_features(
 def test_discriminator_init_gives_unit_std_logits_on_its_batch():
     """Replaying the noise the initialisation drew, D's output on the batch is the last
     layer's initialised pre-activation: mean 0, standard deviation 1 per class logit."""
-    _, D = recipes.build_networks("sgan_improved")
+    _, D = models.build_networks("sgan_improved")
     x = images(200)
     state = backend.get_rng_state()
     D.init_from_batch(x)
@@ -72,12 +75,12 @@ def test_discriminator_init_gives_unit_std_logits_on_its_batch():
 
 
 def test_the_no_flags_drop_weight_normalisation_and_noise_from_d():
-    _, D = recipes.build_networks("sgan_improved")
+    _, D = models.build_networks("sgan_improved")
     layers = list(D.body) + list(D.head)
     assert sum(isinstance(layer, nn.WeightNormDense) for layer in layers) == 6
     assert sum(isinstance(layer, nn.GaussianNoise) for layer in layers) == 6
-    options = cli.parse_config(recipes.SGAN_IMPROVED, ["--no-weight-norm", "--no-noise"]).options
-    _, plain = recipes.build_networks("sgan_improved", options)
+    options = cli.parse_config(improved_gan.RECIPE, ["--no-weight-norm", "--no-noise"]).options
+    _, plain = models.build_networks("sgan_improved", options)
     layers = list(plain.body) + list(plain.head)
     assert not any(isinstance(layer, (nn.WeightNormDense, nn.GaussianNoise)) for layer in layers)
     assert sum(type(layer) is nn.Dense for layer in layers) == 6
@@ -86,11 +89,11 @@ def test_the_no_flags_drop_weight_normalisation_and_noise_from_d():
 
 
 def test_v_init_std_draws_d_s_directions_at_that_scale_and_keeps_w_s_length():
-    options = cli.parse_config(recipes.SGAN_IMPROVED, ["--v-init-std", "0.1"]).options
+    options = cli.parse_config(improved_gan.RECIPE, ["--v-init-std", "0.1"]).options
     state = backend.get_rng_state()
-    _, default = recipes.build_networks("sgan_improved")
+    _, default = models.build_networks("sgan_improved")
     backend.set_rng_state(state)                        # the same draws up to v's
-    _, theirs = recipes.build_networks("sgan_improved", options)
+    _, theirs = models.build_networks("sgan_improved", options)
     directions = [name for name, _ in theirs.named_parameters() if name.endswith("weight_v")]
     assert len(directions) == 6
     for name in directions:
@@ -103,12 +106,12 @@ def test_v_init_std_draws_d_s_directions_at_that_scale_and_keeps_w_s_length():
 
 def test_no_g_bn_scale_leaves_g_s_batchnorm_a_shift_only():
     trained = lambda G: {name for name, _ in G.named_parameters() if name.endswith("gamma")}
-    G, _ = recipes.build_networks("sgan_improved")
+    G, _ = models.build_networks("sgan_improved")
     assert trained(G) == {"net.1.gamma", "net.4.gamma"}
-    options = cli.parse_config(recipes.SGAN_IMPROVED, ["--no-g-bn-scale"]).options
-    G, _ = recipes.build_networks("sgan_improved", options)
+    options = cli.parse_config(improved_gan.RECIPE, ["--no-g-bn-scale"]).options
+    G, _ = models.build_networks("sgan_improved", options)
     assert trained(G) == set() and {"net.1.beta", "net.4.beta"} <= dict(G.named_parameters()).keys()
-    assert G(steps.latent_noise(3, models.LATENT_DIM, "uniform")).shape == (3, 1, 28, 28)
+    assert G(blocks.latent_noise(3, blocks.LATENT_DIM, "uniform")).shape == (3, 1, 28, 28)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -118,19 +121,19 @@ def test_no_g_bn_scale_leaves_g_s_batchnorm_a_shift_only():
 ])
 def test_a_bad_v_init_std_is_refused_saying_what_to_do(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
-        cli.parse_config(recipes.SGAN_IMPROVED, flags)
+        cli.parse_config(improved_gan.RECIPE, flags)
     assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_init_images_0_skips_the_data_dependent_initialisation():
-    config = cli.parse_config(recipes.SGAN_IMPROVED, ["--init-images", "0"])
-    data = recipes.TrainingData(images(8).numpy(), np.arange(8) % 10, None, None)
-    _, D = recipes.build_networks("sgan_improved")
+    config = cli.parse_config(improved_gan.RECIPE, ["--init-images", "0"])
+    data = TrainingData(images(8).numpy(), np.arange(8) % 10, None, None)
+    _, D = models.build_networks("sgan_improved")
     before = D.state_dict()
-    recipes.init_discriminator(None, D, data, config)
+    improved_gan.init_discriminator(None, D, data, config)
     for name, value in D.state_dict().items():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
-    recipes.init_discriminator(None, D, data, cli.parse_config(recipes.SGAN_IMPROVED, []))
+    improved_gan.init_discriminator(None, D, data, cli.parse_config(improved_gan.RECIPE, []))
     assert not np.array_equal(D.state_dict()["head.1.bias"], before["head.1.bias"])
 
 
@@ -140,7 +143,7 @@ def test_step_returns_finite_numbers_and_only_g_steps_on_feature_matching(monkey
     G, D = nets.generator, nets.discriminator
     D.init_from_batch(images(64, 4))
     calls, d_after_its_step, d_grads = [], [], []
-    real_optimizer_step = steps.optimizer_step
+    real_optimizer_step = blocks.optimizer_step
 
     def spy(optimizer, loss):
         calls.append((optimizer, loss.item()))
@@ -148,10 +151,10 @@ def test_step_returns_finite_numbers_and_only_g_steps_on_feature_matching(monkey
         if optimizer is nets.d_optimizer:
             d_after_its_step.append(D.state_dict())
             d_grads.append([p.grad for p in D.parameters()])
-    monkeypatch.setattr(steps, "optimizer_step", spy)
+    monkeypatch.setattr(improved_gan, "optimizer_step", spy)
     g_before = G.state_dict()
 
-    numbers = steps.improved_gan_step(nets, Batches())
+    numbers = improved_gan.improved_gan_step(nets, Batches())
     assert set(numbers) == {"sup_loss", "sup_acc", "unsup_loss", "g_loss", "d_acc_real", "d_acc_fake"}
     assert all(np.isfinite(value) for value in numbers.values())
     assert [optimizer for optimizer, _ in calls] == [nets.d_optimizer, nets.g_optimizer]
@@ -168,7 +171,7 @@ def test_without_feature_matching_g_steps_on_the_non_saturating_loss(monkeypatch
     nets = improved_networks()
     nets.discriminator.init_from_batch(images(64, 4))
     losses, g_steps, matched = [], [], []
-    real_generator_loss, real_optimizer_step = steps.generator_loss, steps.optimizer_step
+    real_generator_loss, real_optimizer_step = blocks.generator_loss, blocks.optimizer_step
 
     def generator_loss(fake_logits):
         losses.append(real_generator_loss(fake_logits))
@@ -178,13 +181,13 @@ def test_without_feature_matching_g_steps_on_the_non_saturating_loss(monkeypatch
         if optimizer is nets.g_optimizer:
             g_steps.append(loss)
         real_optimizer_step(optimizer, loss)
-    monkeypatch.setattr(steps, "generator_loss", generator_loss)
-    monkeypatch.setattr(steps, "optimizer_step", optimizer_step)
+    monkeypatch.setattr(improved_gan, "generator_loss", generator_loss)
+    monkeypatch.setattr(improved_gan, "optimizer_step", optimizer_step)
     monkeypatch.setattr(F, "feature_matching_loss", lambda *args: matched.append(args))
     batches = Batches()
     batches.for_generator = None  # G must not draw its real batch: nothing to match
 
-    numbers = steps.improved_gan_step(nets, batches, feature_matching=False)
+    numbers = improved_gan.improved_gan_step(nets, batches, feature_matching=False)
     assert matched == [] and len(losses) == 1 and g_steps == losses
     assert numbers["g_loss"] == losses[0].item() > 0
 
@@ -195,7 +198,7 @@ def test_feature_matching_moves_the_fake_features_towards_the_real_ones():
     nets.discriminator.init_from_batch(images(64, 4))
     nets.discriminator.eval()  # no noise, and
     nets.d_optimizer.lr = 0.0  # D frozen: the generator alone chases the real features
-    losses = [steps.improved_gan_step(nets, Batches(64))["g_loss"] for _ in range(20)]
+    losses = [improved_gan.improved_gan_step(nets, Batches(64))["g_loss"] for _ in range(20)]
     assert np.mean(losses[-5:]) < 0.3 * losses[0]
 
 
@@ -221,10 +224,10 @@ def test_the_labelled_batch_cycles_the_labelled_set_to_the_batch_size():
 
 
 def test_linear_decay_is_constant_then_falls_linearly_towards_zero():
-    factor = recipes.linear_decay(0.5)
+    factor = schedule.linear_decay(0.5)
     assert [factor(i, 10) for i in range(10)] == pytest.approx(
         [1, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2])
-    assert recipes.linear_decay(1.0) is None  # no decay: no schedule, the rates stay as set
+    assert schedule.linear_decay(1.0) is None  # no decay: no schedule, the rates stay as set
 
 
 def test_a_d_average_is_in_the_checkpoint_config_only_when_used():
@@ -255,9 +258,9 @@ def test_adam_eps_flags_reach_the_optimizers_and_a_resume_must_repeat_them(mnist
 
 def test_the_default_is_the_recipe_that_measured_99_percent():
     """Their code's Adam ε (1e-4 for D, 0.025 for G) at constant rates: docs/sgan.md."""
-    config = cli.parse_config(recipes.get_recipe("sgan_improved"), [])
+    config = cli.parse_config(models.get_recipe("sgan_improved"), [])
     assert (config.adam_eps, config.generator_adam_eps(), config.options.lr_decay_start) == (1e-4, 0.025, 1.0)
-    before = cli.parse_config(recipes.get_recipe("sgan_improved"),
+    before = cli.parse_config(models.get_recipe("sgan_improved"),
                               ["--adam-eps", "1e-8", "--g-adam-eps", "1e-8", "--lr-decay-start", "0.67"])
     assert (before.adam_eps, before.generator_adam_eps(), before.options.lr_decay_start) == (1e-8, 1e-8, 0.67)
 
@@ -340,15 +343,15 @@ def test_resume_continues_exactly_as_one_straight_run(first_part, backend, mnist
     if first_part == "three_iterations":
         assert run_example("sgan", "--iterations", 3, "--out", resumed, *common) == 0
     else:
-        real_step, calls = steps.improved_gan_step, []
+        real_step, calls = improved_gan.improved_gan_step, []
 
-        def step_then_ctrl_c(nets, batches, **settings):
+        def step_then_ctrl_c(*args):
             calls.append(1)
             if len(calls) == 3:
                 signal.raise_signal(signal.SIGINT)  # the loop stops after this iteration
-            return real_step(nets, batches, **settings)
+            return real_step(*args)
         with monkeypatch.context() as patch:  # not monkeypatch.undo(): mnist_dir's patches stay
-            patch.setattr(steps, "improved_gan_step", step_then_ctrl_c)
+            patch.setattr(improved_gan, "improved_gan_step", step_then_ctrl_c)
             assert run_example("sgan", "--iterations", 6, "--out", resumed, *common) == 130
     assert run_example("sgan", "--iterations", 6, "--out", resumed, "--resume", *common) == 0
 
@@ -379,7 +382,7 @@ def test_a_book_checkpoint_is_refused_by_the_improved_model(mnist_dir, tmp_path,
 
 
 def test_the_loop_keeps_no_d_average_or_schedule_for_the_other_models():
-    config = TrainConfig(model="sgan", options=recipes.SGANOptions())
-    nets = trainers.build_networks(recipes.SGAN, config)
+    config = TrainConfig(model="sgan", options=sgan.SGANOptions())
+    nets = loop.build_networks(sgan.RECIPE, config)
     assert nets.d_average is None and nets.latent == "normal"
-    assert recipes.SGAN.lr_schedule is None and recipes.SGAN.initialize is None
+    assert sgan.RECIPE.lr_schedule is None and sgan.RECIPE.initialize is None

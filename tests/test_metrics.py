@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from gan import metrics
+from gan.evaluation import metrics
 
 
 def random_covariance(rng, d):

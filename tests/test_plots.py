@@ -75,6 +75,6 @@ def test_curves_skip_missing_and_non_numeric_values(tmp_path):
 
 
 def test_importing_gan_loads_no_matplotlib():
-    code = ("import sys, gan, gan.data, gan.metrics, gan.plots; "
+    code = ("import sys, gan, gan.data, gan.evaluation.metrics, gan.plots, gan.models, gan.training.cli; "
             "assert not [m for m in sys.modules if m.startswith('matplotlib')], 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 import minigrad
-from gan import checkpoint, evaluate, export, judge, recipes, run_folder, sample, steps
+from gan import models
+from gan.evaluation import evaluate, export, judge, sample
+from gan.models import gan as vanilla
+from gan.training import checkpoint, run_folder
 from gan import train as gan_train
 from gan_fixtures import ROOT, mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
@@ -28,7 +31,7 @@ COMMANDS = [("gan", ()), ("dcgan", ()), ("sgan", ()), ("sgan", ("--model", "impr
 def test_a_dry_run_writes_config_json_with_every_setting_resolved(model, extra, mnist_dir, tmp_path):
     assert run_example(model, *extra, "--dry-run", "--out", tmp_path, "--data-dir", mnist_dir) == 0
     record = json.loads((tmp_path / "config.json").read_text())
-    recipe = recipes.get_recipe(record["model"])
+    recipe = models.get_recipe(record["model"])
     assert record["model"] == ("sgan_improved" if extra else model)
     assert record["minigrad_version"] == minigrad.__version__ and "git_commit" in record
     flags = record["flags"]
@@ -54,14 +57,14 @@ def test_git_commit_is_the_checkouts_or_none():
 # ----------------------------------------------------------------------------- a stopped run
 def test_a_run_stopped_early_still_leaves_a_metrics_row_and_pictures(mnist_dir, tmp_path, monkeypatch):
     """Stopped long before its first --log-every row or grid, a run still writes what it has."""
-    real_step, calls = steps.gan_step, []
+    real_step, calls = vanilla.gan_step, []
 
-    def step_then_ctrl_c(nets, batches):
+    def step_then_ctrl_c(nets, batches, options):
         calls.append(1)
         if len(calls) == 3:
             signal.raise_signal(signal.SIGINT)
         return real_step(nets, batches)
-    monkeypatch.setitem(recipes.RECIPES, "gan", dataclasses.replace(recipes.GAN, step=lambda options: step_then_ctrl_c))
+    monkeypatch.setitem(models.COMMANDS, "gan", dataclasses.replace(vanilla.RECIPE, step=step_then_ctrl_c))
     assert run_example("gan", *TINY, "--iterations", 1000, "--out", tmp_path, "--data-dir", mnist_dir) == 130
     rows = read_metrics(tmp_path)
     assert [row["iteration"] for row in rows] == [3]
@@ -74,7 +77,7 @@ def test_a_run_stopped_early_still_leaves_a_metrics_row_and_pictures(mnist_dir, 
 HOLD_THE_LOCK = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from gan import run_folder
+    from gan.training import run_folder
     with run_folder.one_writer(Path(sys.argv[1])):
         print("holding", flush=True)
         time.sleep(60)

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from minigrad import backend as mg_backend
-from gan import checkpoint, evaluate, judge, models, recipes, sample, steps, trainers
+from gan import models
+from gan.evaluation import evaluate, judge, sample
+from gan.models import blocks
+from gan.models import gan as vanilla
+from gan.training import batches, checkpoint, cli
+from gan.training.recipe import Recipe
 from gan_fixtures import mnist_dir, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 TINY = ("--limit", 64, "--batch-size", 8, "--log-every", 1)
@@ -91,9 +96,9 @@ def _dead_pid():
 
 def test_weights_that_became_nan_are_never_checkpointed_and_the_last_good_one_resumes(
         mnist_dir, tmp_path, monkeypatch, capsys):
-    real_step, calls = steps.gan_step, []
+    real_step, calls = vanilla.gan_step, []
 
-    def step_that_ruins_a_weight(nets, batches):
+    def step_that_ruins_a_weight(nets, batches, options):
         numbers = real_step(nets, batches)
         calls.append(1)
         if len(calls) == 4:  # the losses of this step are fine: only a weight went bad
@@ -101,8 +106,7 @@ def test_weights_that_became_nan_are_never_checkpointed_and_the_last_good_one_re
         return numbers
     # A context of its own: undoing the whole monkeypatch would also undo mnist_dir's patches.
     with monkeypatch.context() as patch:
-        patch.setitem(recipes.RECIPES, "gan",
-                      dataclasses.replace(recipes.GAN, step=lambda options: step_that_ruins_a_weight))
+        patch.setitem(models.COMMANDS, "gan", dataclasses.replace(vanilla.RECIPE, step=step_that_ruins_a_weight))
         assert train(tmp_path, mnist_dir, "--checkpoint-every", 2, iterations=4) == 1
     err = error_of(capsys)
     assert "by iteration 4: G's net.0.weight is not finite" in err
@@ -282,18 +286,17 @@ def test_a_new_model_is_one_recipe(mnist_dir, tmp_path, monkeypatch):
     class TinyGenerator(nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(nn.Dense(models.LATENT_DIM, 784), nn.Tanh(), nn.Reshape((1, 28, 28)))
+            self.net = nn.Sequential(nn.Dense(blocks.LATENT_DIM, 784), nn.Tanh(), nn.Reshape((1, 28, 28)))
 
         def forward(self, z):
             return self.net(z)
 
-    tiny = recipes.Recipe(name="tiny", summary="A one-layer GAN.",
-                          networks=lambda options: (TinyGenerator(), nn.Sequential(nn.Flatten(), nn.Dense(784, 1))),
-                          step=lambda options: steps.gan_step, batches=recipes.image_batches,
-                          defaults=dict(iterations=3, batch_size=8, ema=0.5))
-    monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
-    from gan import cli
-    assert cli.main("tiny", ["--out", str(tmp_path), "--data-dir", str(mnist_dir), "--limit", "64"]) == 0
+    tiny = Recipe(name="tiny", summary="A one-layer GAN.",
+                  networks=lambda options: (TinyGenerator(), nn.Sequential(nn.Flatten(), nn.Dense(784, 1))),
+                  step=vanilla.step, batches=batches.image_batches, latent_dim=blocks.LATENT_DIM,
+                  defaults=dict(iterations=3, batch_size=8, ema=0.5))
+    monkeypatch.setitem(models.RECIPES, "tiny", tiny)  # where gan.sample finds it
+    assert cli.main(tiny, ["--out", str(tmp_path), "--data-dir", str(mnist_dir), "--limit", "64"]) == 0
     _, meta = checkpoint.read_training(tmp_path / "latest.npz")
     assert meta["kind"] == "tiny" and meta["iteration"] == 3 and meta["config"]["ema"] == 0.5
     assert sample.main(["--checkpoint", str(tmp_path / "latest.npz"), "--n", "5",

@@ -113,7 +113,7 @@ def write_config(out, config, resumed_at=None):
 def git_commit():
     """The commit of the checkout minigrad runs from ("+dirty" if changed), or None when
     it is not a git checkout (an installed package) or git is missing."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # the checkout holding gan/
     if not (root / ".git").exists():  # not a checkout: git would find whatever repo holds site-packages
         return None
     try:

@@ -1,103 +1,45 @@
-"""The command line of every training example (examples/*.py call `main(model)`), and the
-flag types and checks that gan.sample, gan.evaluate and gan.judge share.
+"""The command line of every training example (examples/*.py call `main(command)` with a
+model's Recipe, or the Variants of a command that trains one of several):
 
 A training command's flags are the common ones below, whose defaults come from the model's
-recipe (gan/recipes.py) and whose choices come from the registries (backends, datasets,
-models), plus the recipe's own (its options dataclass). Exit codes:
+recipe, plus the recipe's own (its options dataclass). Exit codes:
 
     0    trained to the end
     1    stopped by an error: the message, on a line starting with `error:`, says what to
-         do (missing data, a folder that holds another run, a checkpoint that does not
-         fit, a loss that became NaN)
+         do (missing data, a folder that holds another run or is being written, a checkpoint
+         that does not fit, a loss that became NaN)
     2    a flag with a bad value (argparse's usage message)
     130  interrupted with Ctrl-C or SIGTERM, after writing a checkpoint to resume from
 """
 import argparse
 import dataclasses
-import math
 import sys
 
-from minigrad.backend import BACKENDS
-
-from . import data
-from .config import DRY_RUN_IMAGES, ConfigError, TrainConfig, check, options_fields
-
-
-# ----------------------------------------------------------------------------- flag types
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
-def fraction_below_one(text):
-    """A number in [0, 1): Adam's β₁, a moving average's decay."""
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def probability(text):
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each flag's default, except None: those flags say in words what they default to."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
-
-
-def add_common_flags(parser, backend=True, dataset=True):
-    """--backend, --dataset and --data-dir, with their choices from the registries."""
-    if backend:
-        parser.add_argument("--backend", default="numpy", choices=BACKENDS,
-                            help="numpy (CPU) or cupy (NVIDIA GPU); strict is the test suite's")
-    if dataset:
-        parser.add_argument("--dataset", default="mnist", choices=tuple(data.DATASETS))
-        parser.add_argument("--data-dir", default=None,
-                            help="folder of the dataset's IDX files (default: $MINIGRAD_DATA, then the user cache)")
+from .. import data
+from ..flags import (HelpFormatter, add_common_flags, fraction_below_one, non_negative_int, positive_float,
+                     positive_int)
+from . import checkpoint, loop
+from .config import DRY_RUN_IMAGES, ConfigError, TrainConfig, check, options_fields, resolved_config
+from .recipe import Variants
 
 
 # ----------------------------------------------------------------------------- training
 def choose_recipe(command, argv=None):
-    """The recipe a command line trains, and its variants ({choice: recipe name}, or None):
-    `command`'s own recipe, or for a command with variants (recipes.VARIANTS) the one its
+    """The recipe a command line trains: `command` itself, or for Variants the one its
     --model names (the first choice by default)."""
-    from .recipes import VARIANTS, get_recipe
-    variants = VARIANTS.get(command)
-    if variants is None:
-        return get_recipe(command), None
+    if not isinstance(command, Variants):
+        return command
     chooser = argparse.ArgumentParser(add_help=False)
-    add_model_flag(chooser, variants)
+    add_model_flag(chooser, command)
     known, _ = chooser.parse_known_args(argv)
-    return get_recipe(variants[known.variant]), variants
+    return command.choices[known.variant]
 
 
 def add_model_flag(parser, variants):
-    from .recipes import get_recipe
-    described = "; ".join(f"{choice}: {get_recipe(name).summary.removeprefix('Train ').rstrip('.')}"
-                          for choice, name in variants.items())
-    parser.add_argument("--model", dest="variant", choices=tuple(variants), default=next(iter(variants)),
+    described = "; ".join(f"{choice}: {recipe.summary.removeprefix('Train ').rstrip('.')}"
+                          for choice, recipe in variants.choices.items())
+    parser.add_argument("--model", dest="variant", choices=tuple(variants.choices),
+                        default=next(iter(variants.choices)),
                         help=f"which model to train ({described}); `--model CHOICE --help` lists "
                              "its flags")
 
@@ -134,10 +76,9 @@ def build_parser(recipe, variants=None, prog=None):
     add(parser, "--g-adam-eps", positive_float, "G's Adam epsilon; none: the same as --adam-eps")
     add(parser, "--ema", fraction_below_one,
         "decay of a moving average of G's weights that samples are drawn from; 0: sample from G itself")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seeds the weights, the noise, the batch order and the labelled subset")
-    parser.add_argument("--out", default=f"runs/{recipe.name}",
-                        help="folder for sample grids, loss curves, metrics.jsonl and latest.npz")
+    add(parser, "--seed", non_negative_int, "seeds the weights, the noise, the batch order and the labelled subset")
+    parser.add_argument("--out", default=None, help=f"folder for config.json, sample grids, loss curves, "
+                                                    f"metrics.jsonl and latest.npz (default runs/{recipe.name})")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="train (and test) on the first N images only, for quick experiments")
     start = parser.add_mutually_exclusive_group()
@@ -179,15 +120,7 @@ def parse_config(recipe, argv=None, variants=None, prog=None):
     options = None
     if recipe.options is not None:
         options = recipe.options(**{f.name: args.pop(f.name) for f in options_fields(recipe.options)})
-    defaults = {**recipe.defaults, **recipe.defaults_for(options)}
-    for key, value in defaults.items():
-        if args.get(key) is None and key != "epochs":
-            args[key] = value
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(model=recipe.name, options=options,
-                         **{k: v for k, v in args.items() if k in fields and v is not None})
-    if config.epochs is not None:
-        config = dataclasses.replace(config, iterations=None)
+    config = resolved_config(recipe, options, **args)
     if config.dry_run:
         config = config.as_dry_run()
     try:
@@ -197,17 +130,14 @@ def parse_config(recipe, argv=None, variants=None, prog=None):
     return config
 
 
-def main(model, argv=None, prog=None):
-    """Parse `argv` (default sys.argv[1:]), train `model` (a recipe, or a command with
-    variants whose --model picks the recipe), and return the exit code."""
-    from . import trainers
-    from .checkpoint import CheckpointError
-
-    recipe, variants = choose_recipe(model, argv)
-    config = parse_config(recipe, argv, variants, prog)
+def main(command, argv=None, prog=None):
+    """Parse `argv` (default sys.argv[1:]), train `command` (a Recipe, or Variants whose
+    --model picks the recipe), and return the exit code."""
+    recipe = choose_recipe(command, argv)
+    config = parse_config(recipe, argv, command if isinstance(command, Variants) else None, prog)
     try:
-        outcome = trainers.train(recipe, config)
-    except (ConfigError, CheckpointError, data.DataError, trainers.TrainingDiverged) as e:
+        outcome = loop.train(recipe, config)
+    except (ConfigError, checkpoint.CheckpointError, data.DataError, loop.TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a disk that filled up, a folder removed mid-run

@@ -4,7 +4,7 @@ NumPy only, in float64. The numbers come from a *judge*: a classifier trained on
 images (built with minigrad elsewhere). Anything of this shape is a judge:
 
     judge(images) -> (probs, features)
-        images:   float32 (N, 1, 28, 28) in [-1, 1], as gan.data.to_unit_range makes them
+        images:   float32 (N, 1, 28, 28) in [-1, 1], as gan.idx.to_unit_range makes them
         probs:    (N, num_classes) class probabilities (softmax outputs), host NumPy
         features: (N, D) activations of a late hidden layer, host NumPy
 

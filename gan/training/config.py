@@ -5,6 +5,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ..flags import DEFAULT_BACKEND, DEFAULT_DATASET
+
 DRY_RUN_IMAGES = 256  # the slice of the data a --dry-run trains on
 
 
@@ -14,7 +16,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    model: str                          # the recipe's name: "gan", "dcgan", "sgan"
+    model: str                          # the recipe's name: "gan", "dcgan", "sgan_improved", ...
     iterations: int = 10_000            # training length (iterations, each one step)
     epochs: float | None = None         # or: the length in passes over the training images
     batch_size: int = 64
@@ -28,13 +30,13 @@ class TrainConfig:
     ema: float = 0.0                    # decay of the moving average of G sampled from; 0: none
     d_ema: float = 0.0                  # decay of the moving average of D tested with; 0: none
     seed: int = 0
-    dataset: str = "mnist"
+    dataset: str = DEFAULT_DATASET
     data_dir: str | None = None
     limit: int | None = None            # train and test on the first N images only
-    out: str = "runs/model"
+    out: str = None                     # the run's folder; None: runs/<model>
     resume: str | None = None           # a checkpoint to continue from
     overwrite: bool = False             # start afresh in a folder that holds a run
-    backend: str = "numpy"
+    backend: str = DEFAULT_BACKEND
     tensorboard: bool = False           # also write the logged numbers and grids for TensorBoard
     log_every: int = 100
     sample_every: int = 1000
@@ -56,6 +58,10 @@ class TrainConfig:
         "adam_eps": 1e-8,      # recorded only when Adam's ε is not 1e-8 for both networks
         "g_adam_eps": 1e-8,
     }
+
+    def __post_init__(self):
+        if self.out is None:
+            self.out = f"runs/{self.model}"
 
     def generator_lr(self):
         return self.lr if self.g_lr is None else self.g_lr
@@ -98,6 +104,27 @@ def check(config):
                           "choose one")
     if config.options is not None and hasattr(config.options, "check"):
         config.options.check(config)
+
+
+def resolved_config(recipe, options=None, **given):
+    """The TrainConfig of `recipe` with the settings `given` (None: not given), every other
+    at its default: the one its options imply (recipe.defaults_for), else the recipe's, else
+    TrainConfig's. An option left None takes the value the others imply too (the DCGAN's
+    --lr-decay-start follows its --arch)."""
+    if options is None and recipe.options is not None:
+        options = recipe.options()
+    implied = {**recipe.defaults, **recipe.defaults_for(options)}
+    for f in options_fields(recipe.options):
+        if getattr(options, f.name) is None and f.name in implied:
+            setattr(options, f.name, implied[f.name])
+    settings = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "options"}
+    values = {key: value for key, value in implied.items() if key in settings and key != "epochs"}
+    values.update({key: value for key, value in given.items() if key in settings and value is not None})
+    config = TrainConfig(model=recipe.name, options=options,
+                         **{key: value for key, value in values.items() if value is not None})
+    if config.epochs is not None:  # the length in passes over the data instead
+        config = dataclasses.replace(config, iterations=None)
+    return config
 
 
 def options_fields(options_class):

@@ -1,4 +1,4 @@
-"""Batches for the trainers: a resumable sampler of indices, the labelled subset of a
+"""Batches for the training loop: a resumable sampler of indices, the labelled subset of a
 semi-supervised run, and the batch sources the step functions draw from.
 
 A step function asks its batch source for what it needs, as often as it needs it
@@ -107,48 +107,54 @@ def unlabeled_indices(num_examples, labeled):
 
 # ---------------------------------------------------------------- batch sources
 
-class ImageBatches:
-    """Shuffled batches of training images, as tensors on the active backend."""
+class ShuffledBatches:
+    """Shuffled batches of the whole training set, as tensors on the active backend, drawn
+    by one sampler whose position `state()` reports under the subclass's `state_key`."""
+    state_key = None
 
-    def __init__(self, images, batch_size, seed):
-        self.images = images  # host float32 (N, 1, 28, 28) in [-1, 1]
+    def __init__(self, images, batch_size, seed, labels=None):
+        self.images, self.labels = images, labels  # host (N, 1, 28, 28) in [-1, 1], (N,)
         self.sampler = BatchSampler(len(images), batch_size, seed)
-
-    def next_images(self):
-        return minigrad.tensor(self.images[next(self.sampler)])
 
     @property
     def batches_per_epoch(self):
         return self.sampler.batches_per_epoch
 
     def state(self):
-        return {"images": self.sampler.state()}
+        return {self.state_key: self.sampler.state()}
 
     def set_state(self, state):
-        self.sampler.set_state(state["images"])
+        self.sampler.set_state(state[self.state_key])
 
 
-class LabeledBatches:
-    """For a conditional model: shuffled batches (images, labels) of the whole training set,
-    as tensors on the active backend (labels int64)."""
+class ImageBatches(ShuffledBatches):
+    """Shuffled batches of training images."""
+    state_key = "images"
+
+    def next_images(self):
+        return minigrad.tensor(self.images[next(self.sampler)])
+
+
+class LabeledBatches(ShuffledBatches):
+    """For a conditional model: shuffled batches (images, labels), labels int64."""
+    state_key = "labeled"
 
     def __init__(self, images, labels, batch_size, seed):
-        self.images, self.labels = images, labels  # host (N, 1, 28, 28) in [-1, 1], (N,)
-        self.sampler = BatchSampler(len(images), batch_size, seed)
+        super().__init__(images, batch_size, seed, labels)
 
     def next_labeled(self):
         index = next(self.sampler)
         return minigrad.tensor(self.images[index]), minigrad.tensor(self.labels[index], dtype=np.int64)
 
-    @property
-    def batches_per_epoch(self):
-        return self.sampler.batches_per_epoch
 
-    def state(self):
-        return {"labeled": self.sampler.state()}
+def image_batches(data, config):
+    """A recipe's `batches`: ImageBatches of the training images."""
+    return ImageBatches(data.train_images, config.batch_size, config.seed)
 
-    def set_state(self, state):
-        self.sampler.set_state(state["labeled"])
+
+def labeled_batches(data, config):
+    """A recipe's `batches`: LabeledBatches of the training images and their labels."""
+    return LabeledBatches(data.train_images, data.train_labels, config.batch_size, config.seed)
 
 
 class SemiSupervisedBatches:

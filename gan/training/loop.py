@@ -1,5 +1,6 @@
-"""The training loop, the same for every model: a recipe (gan/recipes.py) says what to
-build and which step to take, a TrainConfig (gan/config.py) says how long and where to.
+"""The training loop, the same for every model: a recipe (gan/training/recipe.py, one per
+model in gan/models/) says what to build and which step to take, a TrainConfig
+(gan/training/config.py) says how long and where to.
 
 `train(recipe, config)` is read best from the bottom up; each piece it calls does one thing:
 
@@ -7,8 +8,7 @@ build and which step to take, a TrainConfig (gan/config.py) says how long and wh
 - `build_run`       data, networks, optimizers, batches and the fixed noise of the sample grid
 - `resume`          puts a checkpoint back: weights, optimizer moments, RNG, batch position
 - `save_checkpoint` checks the weights are finite, then writes latest.npz atomically
-- `Log`             metrics.jsonl, a row every --log-every iterations
-- `write_pictures`  the fixed-noise sample grid and the loss and accuracy curves
+- `outputs`         metrics.jsonl, a row every --log-every iterations, and the pictures
 """
 import dataclasses
 import json
@@ -21,16 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 import minigrad
 from minigrad import backend, optim
 from minigrad.nn import ExponentialMovingAverage
 
-from . import checkpoint, data, models, run_folder, tensorboard
+from .. import data, idx
+from . import checkpoint, run_folder, tensorboard
 from .config import ConfigError, checkpoint_defaults
+from .outputs import Log, write_pictures
+from .recipe import Networks, TrainingData, host_latent
 from .run_folder import GENERATOR, LATEST, METRICS
-from .recipes import TrainingData
-from .steps import Networks
 
 GRID_SIZE = 64  # samples in the fixed-noise grid (8 x 8)
 
@@ -70,6 +72,13 @@ class Run:
     def optimizers(self):
         return {"G": self.nets.g_optimizer, "D": self.nets.d_optimizer}
 
+    def align_averages(self):
+        """The moving averages take one update per iteration: their bias correction goes on
+        from the iteration the run stands at."""
+        for average in (self.nets.g_average, self.nets.d_average):
+            if average is not None:
+                average.updates = self.iteration
+
     def sampler(self):
         """The generator that draws the pictures: the moving average of G when there is one."""
         return self.nets.g_average.average if self.nets.g_average is not None else self.nets.generator
@@ -80,8 +89,8 @@ def load_data(config):
     """Host arrays: training images in [-1, 1] (N, 1, 28, 28), labels, and the test set."""
     dataset = data.load_dataset(config.dataset, config.data_dir)
     limit = config.limit
-    train = TrainingData(data.to_unit_range(dataset.train_images[:limit]), dataset.train_labels[:limit],
-                         data.to_unit_range(dataset.test_images[:limit]), dataset.test_labels[:limit])
+    train = TrainingData(idx.to_unit_range(dataset.train_images[:limit]), dataset.train_labels[:limit],
+                         idx.to_unit_range(dataset.test_images[:limit]), dataset.test_labels[:limit])
     if config.batch_size > len(train.train_images):
         raise ConfigError(f"--batch-size {config.batch_size} is larger than the {len(train.train_images)} "
                           "training images: lower --batch-size or raise --limit")
@@ -111,7 +120,7 @@ def build_run(recipe, config, out):
     except ValueError as e:  # a labelled subset or a batch that cannot be drawn from this data
         raise ConfigError(f"{e}: lower --batch-size, or raise --limit") from None
     nets = build_networks(recipe, config, train_data)
-    fixed_noise = models.host_latent(np.random.default_rng(config.seed), (GRID_SIZE, recipe.latent_dim),
+    fixed_noise = host_latent(np.random.default_rng(config.seed), (GRID_SIZE, recipe.latent_dim),
                                      recipe.latent)
     return Run(recipe, config, nets, batches, train_data, fixed_noise, out)
 
@@ -134,12 +143,10 @@ def resume(run, path):
         raise checkpoint.CheckpointError(f"{path} is damaged: its training state cannot be "
                                          f"restored ({type(e).__name__}: {e})") from None
     run.last_checkpoint = (path, run.iteration)
-    for average in (run.nets.g_average, run.nets.d_average):
-        if average is not None:  # one update per iteration: its bias correction goes on from there
-            average.updates = run.iteration
+    run.align_averages()
     # The learning rates are this run's, not the checkpoint's: lowering them is how a
     # diverged run goes on from its last good checkpoint.
-    run.nets.g_optimizer.lr, run.nets.d_optimizer.lr = run.config.generator_lr(), run.config.lr
+    set_learning_rates(run, 1.0)
     Log.keep_until(run.out / METRICS, run.iteration)
     print(f"resumed from {path} at iteration {run.iteration}")
     warn_if_schedule_changes(run, state.get("config", {}))
@@ -183,9 +190,7 @@ def save_checkpoint(run):
         state={"rng": backend.get_rng_state(), "batches": run.batches.state(),
                "seconds": run.seconds(), "config": json.loads(json.dumps(dataclasses.asdict(config), default=str))})
     run.last_checkpoint = (path, run.iteration)
-    for average in (run.nets.g_average, run.nets.d_average):
-        if average is not None:  # one update per iteration: its bias correction goes on from there
-            average.updates = run.iteration
+    run.align_averages()
     if run.recipe.draws_samples(config.options):  # a fraction of latest.npz, for gan.sample
         checkpoint.save_generator(run.out / GENERATOR, kind=run.recipe.name, config=checkpoint_config(run),
                                   iteration=run.iteration, generator=run.sampler(),
@@ -208,69 +213,7 @@ def check_finite(numbers, run):
                                    + kept(run))
 
 
-# ----------------------------------------------------------------------------- outputs
-class Log:
-    """metrics.jsonl: one JSON row every --log-every iterations, the mean of the step
-    numbers since the last row, plus what the recipe measured at that iteration."""
-
-    def __init__(self, path, board=None):
-        self.file = open(path, "a")
-        self.board = board  # --tensorboard's writer, which gets every row too
-        self.window = []  # the step numbers since the last row
-
-    def add(self, numbers):
-        self.window.append(numbers)
-
-    def means(self):
-        row = {k: float(np.mean([n[k] for n in self.window])) for k in self.window[0]}
-        self.window = []
-        return row
-
-    def write(self, row):
-        self.file.write(json.dumps(row) + "\n")
-        self.file.flush()
-        if self.board is not None:
-            tensorboard.add_row(self.board, row)
-
-    def close(self):
-        self.file.close()
-
-    @staticmethod
-    def read(path):
-        path = Path(path)
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    @staticmethod
-    def keep_until(path, iteration):
-        """Drop the rows logged after `iteration` (training that a resume will redo)."""
-        rows = Log.read(path)
-        kept_rows = [row for row in rows if row["iteration"] <= iteration]
-        if len(kept_rows) != len(rows):
-            Path(path).write_text("".join(json.dumps(row) + "\n" for row in kept_rows))
-
-
-def write_pictures(run, samples_name=None):
-    """The fixed-noise grid as `samples_name` (if the model draws), and the curves."""
-    from . import plots  # matplotlib is loaded only when a picture is drawn
-    if samples_name and run.recipe.draws_samples(run.config.options):
-        images, per_row = run.recipe.grid(run.sampler(), run.fixed_noise)
-        grid = plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
-        if run.board is not None:
-            tensorboard.add_grid(run.board, grid, run.iteration)
-        if run.nets.g_average is not None:
-            # G itself too: the average trails G by ~1/(1 - decay) iterations, so early in
-            # a run it is a mix of very different generators and G's grid is the better one.
-            raw, per_row = run.recipe.grid(run.nets.generator, run.fixed_noise)
-            plots.save_grid(raw, run.out / samples_name.replace(".png", "_raw.png"), nrow=per_row, scale=2)
-    rows = Log.read(run.out / METRICS)
-    if rows:
-        plots.save_loss_curves(rows, run.out / "losses.png")
-        if any("acc" in key for key in rows[-1]):  # a WGAN critic without the code measures none
-            plots.save_accuracy_curve(rows, run.out / "accuracy.png")
-
-
+# ----------------------------------------------------------------------------- stopping
 class StopRequest:
     """Ctrl-C, or SIGTERM (`kill`, a job scheduler's time limit), asks the loop to stop after
     the current iteration, so that the checkpoint it then writes is consistent; a second
@@ -335,14 +278,12 @@ def train_in(out, recipe, config, board):
     if config.resume:
         resume(run, out / LATEST if config.resume == "latest" else Path(config.resume))
     run_folder.write_config(out, config, resumed_at=run.iteration if config.resume else None)
-    step = recipe.step(config.options)
     total = config.iterations
     if config.epochs is not None:  # passes over the data, whatever a step draws
         total = math.ceil(config.epochs * run.batches.batches_per_epoch
                           / recipe.batches_per_iteration(config.options))
     lr_factor = recipe.lr_schedule(config.options) if recipe.lr_schedule else None
 
-    from tqdm import tqdm
     log = Log(out / METRICS, board)
     try:
         with StopRequest() as stop, tqdm(total=total, initial=run.iteration, desc=recipe.name,
@@ -350,7 +291,7 @@ def train_in(out, recipe, config, board):
             while run.iteration < total:
                 if lr_factor is not None:
                     set_learning_rates(run, lr_factor(run.iteration, total))
-                numbers = step(run.nets, run.batches)
+                numbers = recipe.step(run.nets, run.batches, config.options)
                 for average in (run.nets.g_average, run.nets.d_average):
                     if average is not None:
                         average.update()

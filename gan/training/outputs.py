@@ -1,0 +1,71 @@
+"""What a run writes besides its checkpoint: metrics.jsonl, the fixed-noise sample grids
+and the loss and accuracy curves (and, with --tensorboard, the same numbers and grids)."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import plots
+from . import tensorboard
+from .run_folder import METRICS
+
+
+class Log:
+    """metrics.jsonl: one JSON row every --log-every iterations, the mean of the step
+    numbers since the last row, plus what the recipe measured at that iteration."""
+
+    def __init__(self, path, board=None):
+        self.file = open(path, "a")
+        self.board = board  # --tensorboard's writer, which gets every row too
+        self.window = []  # the step numbers since the last row
+
+    def add(self, numbers):
+        self.window.append(numbers)
+
+    def means(self):
+        row = {k: float(np.mean([n[k] for n in self.window])) for k in self.window[0]}
+        self.window = []
+        return row
+
+    def write(self, row):
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        if self.board is not None:
+            tensorboard.add_row(self.board, row)
+
+    def close(self):
+        self.file.close()
+
+    @staticmethod
+    def read(path):
+        path = Path(path)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    @staticmethod
+    def keep_until(path, iteration):
+        """Drop the rows logged after `iteration` (training that a resume will redo)."""
+        rows = Log.read(path)
+        kept_rows = [row for row in rows if row["iteration"] <= iteration]
+        if len(kept_rows) != len(rows):
+            Path(path).write_text("".join(json.dumps(row) + "\n" for row in kept_rows))
+
+
+def write_pictures(run, samples_name=None):
+    """The fixed-noise grid as `samples_name` (if the model draws), and the curves."""
+    if samples_name and run.recipe.draws_samples(run.config.options):
+        images, per_row = run.recipe.grid(run.sampler(), run.fixed_noise)
+        grid = plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
+        if run.board is not None:
+            tensorboard.add_grid(run.board, grid, run.iteration)
+        if run.nets.g_average is not None:
+            # G itself too: the average trails G by ~1/(1 - decay) iterations, so early in
+            # a run it is a mix of very different generators and G's grid is the better one.
+            raw, per_row = run.recipe.grid(run.nets.generator, run.fixed_noise)
+            plots.save_grid(raw, run.out / samples_name.replace(".png", "_raw.png"), nrow=per_row, scale=2)
+    rows = Log.read(run.out / METRICS)
+    if rows:
+        plots.save_loss_curves(rows, run.out / "losses.png")
+        if any("acc" in key for key in rows[-1]):  # a WGAN critic without the code measures none
+            plots.save_accuracy_curve(rows, run.out / "accuracy.png")
