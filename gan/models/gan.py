@@ -93,8 +93,8 @@ RECIPE = Recipe(
     step=step,
     batches=image_batches,
     latent_dim=LATENT_DIM,
-    # Adam(2e-4, β₁ 0.5) as in the DCGAN paper; 90,000 batches of 128 is 192 epochs: the
-    # Inception score still rises past 60,000 (docs/results.md).
+    # Adam(2e-4, β₁ 0.5) as in the DCGAN paper; 90,000 batches of 128 is 192 epochs
+    # (docs/results.md: why so long).
     defaults=dict(iterations=90_000, batch_size=128, lr=2e-4, beta1=0.5,
                   log_every=100, sample_every=1000, checkpoint_every=1000),
 )

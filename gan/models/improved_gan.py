@@ -4,7 +4,7 @@ trained to match the mean of D's last hidden features on real images.
 
     python examples/sgan.py --model improved
 
-The default is their code's settings that reached 99.03% with 100 labels (docs/sgan.md).
+The defaults are their code's settings; docs/sgan.md and results.md say what each measured.
 """
 import math
 from dataclasses import dataclass
