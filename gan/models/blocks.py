@@ -155,6 +155,14 @@ def fraction(mask):
     return float(mask.mean())
 
 
+def game_numbers(d_loss, g_loss, real_logits, fake_logits, d_loss_name="d_loss"):
+    """What every GAN step logs of its game: both losses, and D's accuracy in its own step,
+    the fraction of real logits above 0 and of fake logits below 0."""
+    return {d_loss_name: d_loss.item(), "g_loss": g_loss.item(),
+            "d_acc_real": fraction(real_logits.data > 0),
+            "d_acc_fake": fraction(fake_logits.data < 0)}
+
+
 def optimizer_step(optimizer, loss):
     """Backpropagate `loss` into fresh gradients of `optimizer`'s parameters, and let it
     update them. Only those: a generator step through D computes no gradient for D's

@@ -17,7 +17,7 @@ from ..training.batches import labeled_batches
 from ..training.config import flag
 from ..training.recipe import Recipe, generate
 from .blocks import (LATENT_DIM, NUM_CLASSES, ACGANDiscriminator, InfoGANGenerator, dcgan_init,
-                     discriminator_loss, fraction, generator_loss, infogan_features, latent_noise,
+                     discriminator_loss, fraction, game_numbers, generator_loss, infogan_features, latent_noise,
                      one_hot, optimizer_step)
 
 
@@ -77,9 +77,7 @@ def projection_step(nets, batches):
     g_loss = generator_loss(D(fake, labels))
     optimizer_step(nets.g_optimizer, g_loss)
 
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-            "d_acc_real": fraction(real_logits.data > 0),
-            "d_acc_fake": fraction(fake_logits.data < 0)}
+    return game_numbers(d_loss, g_loss, real_logits, fake_logits)
 
 
 def acgan_step(nets, batches):
@@ -102,9 +100,7 @@ def acgan_step(nets, batches):
 
     def class_accuracy(class_logits):
         return fraction(class_logits.data.argmax(axis=1) == labels.data)
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-            "d_acc_real": fraction(real_logits.data > 0),
-            "d_acc_fake": fraction(fake_logits.data < 0),
+    return {**game_numbers(d_loss, g_loss, real_logits, fake_logits),
             "class_acc_real": class_accuracy(real_classes),
             "class_acc_fake": class_accuracy(fake_classes_g)}
 

@@ -20,7 +20,7 @@ from ..training.config import ConfigError, flag
 from ..training.recipe import Recipe
 from ..training.schedule import check_lr_decay, lr_decay_flag, lr_decay_schedule
 from .blocks import (LATENT_DIM, ACGANDiscriminator, CodedGenerator, InfoGANGenerator, dcgan_init,
-                     discriminator_loss, fraction, generator_loss, infogan_features, latent_code,
+                     discriminator_loss, fraction, game_numbers, generator_loss, infogan_features, latent_code,
                      latent_noise, optimizer_step)
 from .gan import gan_step
 
@@ -133,9 +133,7 @@ def infogan_step(nets, batches, real_label=1.0):
     g_loss = generator_loss(fake_logits_g) + F.cross_entropy(fake_codes_g, codes)
     optimizer_step(nets.g_optimizer, g_loss)
 
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-            "d_acc_real": fraction(real_logits.data > 0),
-            "d_acc_fake": fraction(fake_logits.data < 0),
+    return {**game_numbers(d_loss, g_loss, real_logits, fake_logits),
             "code_acc": fraction(fake_codes_g.data.argmax(axis=1) == codes.data)}
 
 
@@ -176,7 +174,10 @@ class DCGANOptions:
     real_label: float = flag(1.0, "D's target for real images; 0.9 is one-sided label smoothing "
                                   "(Salimans et al. 2016)")
 
-    LEGACY_DEFAULTS = {"lr_decay_start": 1.0}  # checkpoints from before the flag: constant rates
+    # What a checkpoint made before a flag existed trained with:
+    LEGACY_DEFAULTS = {
+        "lr_decay_start": 1.0,     # constant rates before --lr-decay-start
+    }
 
     def check(self, config):
         check_lr_decay(self)

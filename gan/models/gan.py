@@ -11,7 +11,8 @@ from minigrad import nn
 
 from ..training.batches import image_batches
 from ..training.recipe import Recipe
-from .blocks import IMAGE_SHAPE, LATENT_DIM, discriminator_loss, fraction, generator_loss, latent_noise, optimizer_step
+from .blocks import (IMAGE_SHAPE, LATENT_DIM, discriminator_loss, game_numbers, generator_loss, latent_noise,
+                     optimizer_step)
 
 
 class MLPGenerator(nn.Module):
@@ -73,9 +74,7 @@ def gan_step(nets, batches, real_label=1.0):
     g_loss = generator_loss(D(fake))
     optimizer_step(nets.g_optimizer, g_loss)
 
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-            "d_acc_real": fraction(real_logits.data > 0),
-            "d_acc_fake": fraction(fake_logits.data < 0)}
+    return game_numbers(d_loss, g_loss, real_logits, fake_logits)
 
 
 def networks(options):

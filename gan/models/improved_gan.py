@@ -20,7 +20,7 @@ from ..training.config import ConfigError, flag
 from ..training.recipe import Recipe
 from ..training.schedule import check_lr_decay, lr_decay_flag, lr_decay_schedule
 from .blocks import (IMAGE_SHAPE, LATENT_DIM, NUM_CLASSES, LabeledSubsetOptions, discriminator_loss,
-                     fraction, generator_loss, labeled_subset_batches, latent_noise, optimizer_step,
+                     game_numbers, generator_loss, labeled_subset_batches, latent_noise, optimizer_step,
                      real_fake_logit, supervised_loss, test_accuracy)
 
 
@@ -178,9 +178,7 @@ def improved_gan_step(nets, batches, unlabeled_weight=1.0, feature_matching=True
     optimizer_step(nets.g_optimizer, g_loss)
 
     return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
-            "unsup_loss": unsup_loss.item(), "g_loss": g_loss.item(),
-            "d_acc_real": fraction(real_logits.data > 0),
-            "d_acc_fake": fraction(fake_logits.data < 0)}
+            **game_numbers(unsup_loss, g_loss, real_logits, fake_logits, d_loss_name="unsup_loss")}
 
 
 # ----------------------------------------------------------------------------- the recipe

@@ -13,7 +13,7 @@ from minigrad import nn
 from ..training.config import flag
 from ..training.recipe import Recipe, Variants
 from . import improved_gan
-from .blocks import (LATENT_DIM, NUM_CLASSES, LabeledSubsetOptions, discriminator_loss, fraction,
+from .blocks import (LATENT_DIM, NUM_CLASSES, LabeledSubsetOptions, discriminator_loss, game_numbers,
                      generator_loss, labeled_subset_batches, latent_noise, optimizer_step,
                      real_fake_logit, supervised_loss, test_accuracy)
 
@@ -97,9 +97,7 @@ def sgan_step(nets, batches):
     optimizer_step(nets.g_optimizer, g_loss)
 
     return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
-            "d_loss": d_loss.item(), "g_loss": g_loss.item(),
-            "d_acc_real": fraction(real_logits.data > 0),
-            "d_acc_fake": fraction(fake_logits.data < 0)}
+            **game_numbers(d_loss, g_loss, real_logits, fake_logits)}
 
 
 # ----------------------------------------------------------------------------- the recipe

@@ -119,8 +119,11 @@ class WGANGPOptions:
                             "one of 10 codes that a second head of the critic must read back")
     lr_decay_start: float = lr_decay_flag(0.5)
 
-    # checkpoints made before these flags existed trained without the code at constant rates
-    LEGACY_DEFAULTS = {"code": False, "lr_decay_start": 1.0}
+    # What a checkpoint made before a flag existed trained with:
+    LEGACY_DEFAULTS = {
+        "code": False,             # no latent code before --code
+        "lr_decay_start": 1.0,     # constant rates before --lr-decay-start
+    }
 
     def check(self, config):
         check_lr_decay(self)
