@@ -6,8 +6,9 @@
     y.backward()          # x.grad == 2x
 """
 from . import functional, host_memory
-from .backend import get_array_module, get_backend, manual_seed, set_backend
+from .backend import get_array_module, get_backend, set_backend
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .random import manual_seed
 from .tensor import (Function, Tensor, enable_grad, float32, float64, grad, is_grad_enabled,
                      no_grad, tensor)
 from . import nn, optim  # after .tensor: layers are built on Tensor

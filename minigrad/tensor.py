@@ -18,6 +18,7 @@ import contextlib
 import numpy
 
 from . import backend
+from .strict import BackendMixError
 
 float32 = numpy.float32
 float64 = numpy.float64
@@ -112,7 +113,7 @@ def _as_tensors(inputs, op_name):
     if any(type(a) is not type(first) for a in arrays):
         names = [backend.backend_of(a) for a in arrays]
         if len(set(names)) > 1:
-            raise backend.BackendMixError(
+            raise BackendMixError(
                 f"{op_name} got arrays on different backends ({' and '.join(sorted(set(names)))}); "
                 f"move tensors with .to('{names[0]}') first")
     if len(tensors) == len(inputs):

@@ -1,0 +1,89 @@
+"""The "strict" backend: NumPy arrays of a subclass that refuses to meet a plain NumPy array,
+as a CuPy array would. The test suite runs under it (MINIGRAD_TEST_BACKEND=strict) so that a
+host array leaking into the device path fails on a machine without a GPU.
+
+`strict` is the array module (`xp`) of the backend: `numpy` whose every function returns
+StrictArrays. BackendMixError is what both strict arrays and `get_array_module` raise when
+arrays of two backends meet.
+"""
+import numpy
+
+
+class BackendMixError(TypeError):
+    """Arrays of two backends met in one operation."""
+
+
+class StrictArray(numpy.ndarray):
+    """A NumPy array that, like a CuPy array, refuses to be mixed with plain NumPy arrays."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _refuse_host(ufunc.__name__, inputs + kwargs.get("out", ()))
+        inputs = tuple(_plain(a) for a in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(_plain(a) for a in kwargs["out"])
+        return _strict(getattr(ufunc, method)(*inputs, **kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        if numpy.ndarray in types:
+            raise BackendMixError(
+                f"numpy.{func.__name__} got a host NumPy array and a device ('strict') array; "
+                "create arrays with the op's `xp` (get_array_module), not with numpy")
+        # Run NumPy's own code on plain views, so its inner calls are not checked again.
+        args, kwargs = _plain(args), {k: _plain(v) for k, v in kwargs.items()}
+        return _strict(func(*args, **kwargs))
+
+    def __getitem__(self, index):
+        _refuse_host("indexing", index if isinstance(index, tuple) else (index,))
+        return super().__getitem__(index)
+
+    def __setitem__(self, index, value):
+        _refuse_host("item assignment", (index if isinstance(index, tuple) else (index,)) + (value,))
+        return super().__setitem__(index, value)
+
+
+def _refuse_host(what, arrays):
+    for a in arrays:
+        if type(a) is numpy.ndarray:
+            raise BackendMixError(
+                f"{what} got a host NumPy array of shape {a.shape} and a device ('strict') "
+                "array; move it with xp.asarray(...) or create it with the op's `xp`")
+
+
+def _plain(a):
+    """StrictArrays (also inside tuples and lists) as plain NumPy views of the same memory."""
+    if isinstance(a, StrictArray):
+        return a.view(numpy.ndarray)
+    if isinstance(a, (tuple, list)):
+        return type(a)(_plain(x) for x in a)
+    return a
+
+
+def _strict(result):
+    if isinstance(result, numpy.generic):  # a full reduction: 0-d, as CuPy's, not a host scalar
+        result = numpy.asarray(result)
+    if type(result) is numpy.ndarray:
+        return result.view(StrictArray)
+    if isinstance(result, (tuple, list)):
+        return type(result)(_strict(r) for r in result)
+    return result
+
+
+class _StrictModule:
+    """`numpy` as seen from the strict backend: every function returns StrictArrays."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        attr = getattr(self._module, name)
+        if isinstance(attr, type(numpy)):
+            return _StrictModule(attr)
+        if isinstance(attr, (type, numpy.ufunc)) or not callable(attr):
+            return attr  # dtypes, constants; ufuncs already dispatch to StrictArray
+
+        def strict_function(*args, **kwargs):
+            return _strict(attr(*args, **kwargs))
+        return strict_function
+
+
+strict = _StrictModule(numpy)
