@@ -16,12 +16,24 @@ class BackendMixError(TypeError):
 class StrictArray(numpy.ndarray):
     """A NumPy array that, like a CuPy array, refuses to be mixed with plain NumPy arrays."""
 
+    def argmax(self, *args, **kwargs):  # a 0-d array, as CuPy's, not a host scalar
+        return _strict(super().argmax(*args, **kwargs))
+
+    def argmin(self, *args, **kwargs):
+        return _strict(super().argmin(*args, **kwargs))
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        _refuse_host(ufunc.__name__, inputs + kwargs.get("out", ()))
+        out = kwargs.get("out", ())
+        _refuse_host(ufunc.__name__, inputs + out)
         inputs = tuple(_plain(a) for a in inputs)
-        if "out" in kwargs:
-            kwargs["out"] = tuple(_plain(a) for a in kwargs["out"])
-        return _strict(getattr(ufunc, method)(*inputs, **kwargs))
+        if out:
+            kwargs["out"] = tuple(_plain(a) for a in out)
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        if out and method != "at":  # the `out` arrays themselves, as NumPy: `x += 1` keeps x
+            results = result if isinstance(result, tuple) else (result,)
+            result = tuple(given if given is not None else r for given, r in zip(out, results))
+            result = result[0] if len(result) == 1 else result
+        return _strict(result)
 
     def __array_function__(self, func, types, args, kwargs):
         if numpy.ndarray in types:

@@ -236,6 +236,17 @@ def test_cupy_stream_is_splitmix64():
     assert abs(z.mean()) < 5e-3 and abs(z.std() - 1) < 5e-3 and abs((np.abs(z) > 3).mean() - 0.0027) < 5e-4
 
 
+def test_in_place_ufuncs_keep_the_strict_array_itself():
+    """As NumPy's and CuPy's: `x += 1` leaves x the same object (state updated in place stays
+    the array a captured graph reads)."""
+    x = strict.zeros(3)
+    y = x
+    y += 1
+    np.multiply(x, 2, out=x)
+    assert y is x and isinstance(x, StrictArray)
+    np.testing.assert_array_equal(mg_backend.to_numpy(x), [2.0, 2.0, 2.0])
+
+
 def test_import_minigrad_is_light():
     code = ("import sys, minigrad; "
             "print(sorted(m for m in ('matplotlib', 'cupy', 'PIL') if m in sys.modules))")
