@@ -12,6 +12,7 @@ This module loads CuPy and chooses among the three; random numbers are minigrad/
 """
 import numpy
 
+from . import host_access
 from .strict import BackendMixError, StrictArray, strict
 
 BACKENDS = ("numpy", "cupy", "strict")
@@ -131,17 +132,27 @@ def as_array_like(value, like, dtype=None):
     value: a Tensor (its .data), an array of any backend (one on another backend goes
     through the host: CuPy refuses an implicit move), a number or a (nested) list.
     No copy when value is already an array of that backend and dtype (xp.asarray).
+    A number on a device fills a 0-d array there (`xp.full`, the number a kernel argument),
+    not a host-to-device copy: a captured step may do it (`x * 2`), not copy a list in.
     """
     if hasattr(value, "requires_grad"):  # a Tensor (tensor.py imports this module, not back)
         value = value.data
     name = backend_of(like)
+    if name != "numpy" and isinstance(value, (int, float, numpy.generic)):
+        return backend_module(name).full((), value, dtype=dtype)
     if hasattr(value, "shape") and not isinstance(value, numpy.generic) and backend_of(value) != name:
-        value = to_numpy(value)
+        value = value if backend_of(value) == "numpy" else to_numpy(value)  # on the host already
+    elif host_access.step_pool is not None and isinstance(value, (list, tuple)):
+        host_access.refuse("as_array_like of a list copies it from the host to the device",
+                           host_access.COPY_INSTEAD)
     return backend_module(name).asarray(value, dtype=dtype)
 
 
 def to_numpy(array):
-    """A plain host NumPy array, whatever backend `array` is on."""
+    """A plain host NumPy array, whatever backend `array` is on (Tensor.numpy(), .item())."""
+    if host_access.step_pool is not None:
+        host_access.refuse("reading a device array on the host (to_numpy, Tensor.numpy(), "
+                           "Tensor.item())", host_access.READ_INSTEAD)
     kind = backend_of(array)
     if kind == "cupy":
         return array.get()

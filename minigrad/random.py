@@ -17,7 +17,7 @@ engine imports its functions by name, `from ..random import random_normal`.)
 """
 import numpy
 
-from . import backend
+from . import backend, host_access
 
 _generators = {}  # "numpy": numpy's Generator; "cupy", "numpy-splitmix64", ...: SplitMix64s
 _seed = None
@@ -124,11 +124,22 @@ def generator(name=None):
     return _get(_key(name or backend.get_backend()))
 
 
+def generators():
+    """Every generator made so far, by key: the registry itself, which capture.rules watches
+    (a generator first made inside a captured step would be made at every replay)."""
+    return _generators
+
+
 def _draw(method, shape, dtype, name):
     name = name or backend.get_backend()
     source = generator(name)
     if isinstance(source, SplitMix64):  # on the device already
         return getattr(source, method)(shape, dtype)
+    if host_access.step_pool is not None:
+        host_access.refuse(
+            "a random draw from numpy's Generator is made on the host (a replay would reuse its "
+            "numbers)", "call minigrad.random.use_splitmix64(True) before the step, so that numpy "
+            "and strict draw on the device, as CuPy does")
     return backend.backend_module(name).asarray(getattr(source, method)(shape, dtype=dtype))
 
 

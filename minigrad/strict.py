@@ -5,22 +5,54 @@ host array leaking into the device path fails on a machine without a GPU.
 `strict` is the array module (`xp`) of the backend: `numpy` whose every function returns
 StrictArrays. BackendMixError is what both strict arrays and `get_array_module` raise when
 arrays of two backends meet.
+
+While a step is checked for capture (minigrad/capture.py), strict arrays also refuse what a
+CUDA graph cannot replay (minigrad/host_access.py): reading their values on the host
+(float(), int(), bool(), .item(), .tolist()) and being made from host data (strict.asarray
+of a list or a host array). They then record themselves in the step's pool, so the check
+can tell an array made during the step from one made before.
 """
 import numpy
+
+from . import host_access
 
 
 class BackendMixError(TypeError):
     """Arrays of two backends met in one operation."""
 
 
+def _host_read(name, what):
+    """ndarray's method `name`, which reads values on the host: refused in a captured step."""
+    method = getattr(numpy.ndarray, name)
+
+    def checked(self, *args, **kwargs):
+        if host_access.step_pool is not None:
+            host_access.refuse(f"{what} of a device array reads it on the host",
+                               host_access.READ_INSTEAD)
+        return method(self, *args, **kwargs)
+    return checked
+
+
 class StrictArray(numpy.ndarray):
     """A NumPy array that, like a CuPy array, refuses to be mixed with plain NumPy arrays."""
+
+    __bool__ = _host_read("__bool__", "bool() (an `if` on a value)")
+    __float__ = _host_read("__float__", "float()")
+    __int__ = _host_read("__int__", "int()")
+    __index__ = _host_read("__index__", "using it as a Python index")
+    __complex__ = _host_read("__complex__", "complex()")
+    item = _host_read("item", ".item()")
+    tolist = _host_read("tolist", ".tolist()")
 
     def argmax(self, *args, **kwargs):  # a 0-d array, as CuPy's, not a host scalar
         return _strict(super().argmax(*args, **kwargs))
 
     def argmin(self, *args, **kwargs):
         return _strict(super().argmin(*args, **kwargs))
+
+    def __array_finalize__(self, obj):
+        if host_access.step_pool is not None:
+            host_access.step_pool.record(self)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.get("out", ())
@@ -94,8 +126,15 @@ class _StrictModule:
             return attr  # dtypes, constants; ufuncs already dispatch to StrictArray
 
         def strict_function(*args, **kwargs):
+            if name in COPY_FROM_DATA and host_access.step_pool is not None \
+                    and args and not isinstance(args[0], StrictArray):
+                host_access.refuse(f"strict.{name} of host data (a {type(args[0]).__name__}) "
+                                   "copies it from the host to the device", host_access.COPY_INSTEAD)
             return _strict(attr(*args, **kwargs))
         return strict_function
+
+
+COPY_FROM_DATA = ("array", "asarray", "asanyarray", "ascontiguousarray")  # data in, device array out
 
 
 strict = _StrictModule(numpy)
