@@ -18,6 +18,7 @@ that returns fn's gradient, computed with create_graph=True.
 import numpy
 
 from . import backend
+from .random import get_rng_state, set_rng_state
 from . import functional as F
 from .tensor import Tensor, enable_grad, grad, no_grad
 
@@ -51,10 +52,10 @@ def gradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="fu
                              "needs a contiguous array")
         t.grad = None
 
-    rng_state = backend.get_rng_state()
+    rng_state = get_rng_state()
 
     def run():
-        backend.set_rng_state(rng_state)  # the same dropout mask on every call
+        set_rng_state(rng_state)  # the same dropout mask on every call
         return fn(*inputs)
 
     y = run()
@@ -92,10 +93,10 @@ def gradgradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode
     """
     inputs = [_as_float64_leaf(x) for x in inputs]
     checked = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad] + list(params)
-    rng_state = backend.get_rng_state()
+    rng_state = get_rng_state()
 
     def gradient(xs, wrt, gy, create_graph):
-        backend.set_rng_state(rng_state)  # the same dropout mask on every call
+        set_rng_state(rng_state)  # the same dropout mask on every call
         with enable_grad():  # gradcheck's finite differences run G under no_grad
             return grad(fn(*xs), wrt, grad_outputs=gy, create_graph=create_graph)
 
@@ -111,7 +112,7 @@ def gradgradcheck(fn, inputs, params=(), *, eps=1e-6, atol=1e-5, rtol=1e-3, mode
             return _fail(f"gradgradcheck: the create_graph gradient of checked tensor {i} (of shape "
                          f"{g.shape}) differs from backward()'s by up to {error:.3g}: a "
                          "backward_graph computes another gradient than its backward", raise_exception)
-    backend.set_rng_state(rng_state)  # gradcheck's runs see the same random numbers
+    set_rng_state(rng_state)  # gradcheck's runs see the same random numbers
 
     def first_derivatives(*args):
         *xs, gy = args

@@ -7,6 +7,14 @@ Parameters whose grad is None are skipped, as in PyTorch.
 state_dict() is flat and plain: hyperparameters as numbers, and per-parameter state
 under "state.<index>.<name>" (index in the parameter list, never id()), as host NumPy
 arrays and ints, so a checkpoint can store it in an .npz/JSON and load it on any backend.
+
+capturable=True (as PyTorch's): everything a step reads or changes lives on the device, so
+that the step can be captured into a CUDA graph and replayed (docs/capture.md). The step
+counts are 0-d int64 arrays advanced in place, the learning rate a 0-d float64 array that
+`optimizer.lr = x` writes in place (a schedule still works between replays), and the bias
+corrections are computed from them on the device. The state_dict is the same (steps as
+ints), so checkpoints move between the two modes. The other hyperparameters are constants
+of the captured kernels: set them before capturing.
 """
 import math
 
@@ -21,7 +29,7 @@ class Optimizer:
 
     hyperparameters = ("lr",)
 
-    def __init__(self, params):
+    def __init__(self, params, capturable=False):
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -29,7 +37,30 @@ class Optimizer:
             if not isinstance(p, Tensor) or not p.requires_grad:
                 raise TypeError(f"{type(self).__name__}: parameter {i} is not a Tensor with "
                                 "requires_grad=True (pass model.parameters())")
-        self.state = {}  # parameter index -> {"step": int, array name: backend array}
+        self.capturable = capturable
+        self._lr = None  # a float, or (capturable) a 0-d float64 array on the parameters' device
+        self.state = {}  # parameter index -> {"step": int or 0-d array, array name: backend array}
+
+    @property
+    def lr(self):
+        """The learning rate, a float (read from the device when capturable)."""
+        return float(backend.to_numpy(self._lr)) if self.capturable else self._lr
+
+    @lr.setter
+    def lr(self, value):
+        if not self.capturable:
+            self._lr = value
+        elif self._lr is None:
+            self._lr = self._device_scalar(value, numpy.float64)
+        else:
+            self._lr[...] = value  # in place: a captured step reads this very array
+
+    def _device_scalar(self, value, dtype):
+        return backend.get_array_module(self.params[0].data).full((), value, dtype=dtype)
+
+    def _new_step_count(self, value=0):
+        """A parameter's step count: an int, or (capturable) a 0-d int64 array on the device."""
+        return self._device_scalar(value, numpy.int64) if self.capturable else value
 
     def zero_grad(self):
         for p in self.params:
@@ -38,7 +69,9 @@ class Optimizer:
     def step(self):
         for i, p in enumerate(self.params):
             if p.grad is not None:
-                self._update(p, self.state.setdefault(i, {"step": 0}))
+                if i not in self.state:  # its first step
+                    self.state[i] = {"step": self._new_step_count()}
+                self._update(p, self.state[i])
 
     def _update(self, p, state):
         raise NotImplementedError
@@ -48,7 +81,7 @@ class Optimizer:
         out = {name: _plain(getattr(self, name)) for name in self.hyperparameters}
         for i, state in self.state.items():
             for name, value in state.items():
-                out[f"state.{i}.{name}"] = (value if isinstance(value, int)
+                out[f"state.{i}.{name}"] = (int(value) if name == "step"
                                             else numpy.array(backend.to_numpy(value)))
         return out
 
@@ -70,7 +103,7 @@ class Optimizer:
             i, entry = int(parts[1]), parts[2]
             p = self.params[i]
             if entry == "step":
-                value = int(value)
+                value = self._new_step_count(int(value))
             else:
                 value = value.data if isinstance(value, Tensor) else value
                 host = backend.to_numpy(value) if hasattr(value, "shape") else numpy.asarray(value)
@@ -100,15 +133,15 @@ class SGD(Optimizer):
 
     hyperparameters = ("lr", "momentum")
 
-    def __init__(self, params, lr, momentum=0.0):
-        super().__init__(params)
+    def __init__(self, params, lr, momentum=0.0, capturable=False):
+        super().__init__(params, capturable)
         if lr < 0 or momentum < 0:
             raise ValueError(f"SGD: lr and momentum must be ≥ 0, got lr={lr}, momentum={momentum}")
         self.lr, self.momentum = lr, momentum
 
     def _update(self, p, state):
         g = p.grad
-        state["step"] += 1
+        state["step"] += 1  # in place when it is a device scalar
         if self.momentum:
             if "momentum_buffer" not in state:
                 state["momentum_buffer"] = backend.get_array_module(g).array(g, dtype=p.dtype)
@@ -117,7 +150,9 @@ class SGD(Optimizer):
                 buffer *= self.momentum
                 buffer += g
             g = state["momentum_buffer"]
-        p.data -= self.lr * g
+        # lr in p's dtype: the device scalar cast as NumPy casts the Python float
+        lr = self._lr.astype(p.dtype) if self.capturable else self.lr
+        p.data -= lr * g
 
 
 class Adam(Optimizer):
@@ -130,8 +165,9 @@ class Adam(Optimizer):
 
     hyperparameters = ("lr", "betas", "eps", "weight_decay")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 capturable=False):
+        super().__init__(params, capturable)
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"Adam: need lr, eps, weight_decay ≥ 0 and 0 ≤ betas < 1; got "
                              f"lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
@@ -143,12 +179,26 @@ class Adam(Optimizer):
         g = p.grad if not self.weight_decay else p.grad + self.weight_decay * p.data
         if "exp_avg" not in state:
             state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
-        state["step"] += 1
+        on_gpu = backend.backend_of(p.data) == "cupy"
+        if self.capturable and on_gpu:  # the step count and the bias correction in kernels
+            scalars, update = capturable_adam_kernels()
+            step_size, eps_hat = xp.empty((), xp.float64), xp.empty((), xp.float64)
+            scalars(self._lr, beta1, beta2, self.eps, state["step"], step_size, eps_hat)
+            scalar = p.data.dtype.type
+            update(g, scalar(beta1), scalar(beta2), step_size, eps_hat,
+                   p.data, state["exp_avg"], state["exp_avg_sq"])
+            return
+        state["step"] += 1  # in place when it is a device scalar
         t = state["step"]
         # lr·m̂/(√v̂ + ε) = (lr·c/(1 − β₁ᵗ))·m / (√v + ε·c)   with c = √(1 − β₂ᵗ)
-        c = math.sqrt(1 - beta2 ** t)
-        step_size, eps = self.lr * c / (1 - beta1 ** t), self.eps * c
-        if backend.backend_of(p.data) == "cupy":
+        if self.capturable:  # the same, on device scalars, rounded to p's dtype as below
+            c = xp.sqrt(1 - beta2 ** t)
+            step_size = (self._lr * c / (1 - beta1 ** t)).astype(p.dtype)
+            eps = (self.eps * c).astype(p.dtype)
+        else:
+            c = math.sqrt(1 - beta2 ** t)
+            step_size, eps = self.lr * c / (1 - beta1 ** t), self.eps * c
+        if on_gpu:
             scalar = p.data.dtype.type
             fused_adam_kernel()(g, scalar(beta1), scalar(beta2), scalar(step_size), scalar(eps),
                                 p.data, state["exp_avg"], state["exp_avg_sq"])
@@ -186,6 +236,40 @@ def fused_adam_kernel():
                p -= step_size * m / (sqrt(v) + eps);""",
             "minigrad_adam")
     return _fused_adam
+
+
+_capturable_adam = None
+
+
+def capturable_adam_kernels():
+    """Adam._update for capturable=True on CuPy, as two kernels that read every changing
+    value from the device, so that a replayed graph counts its steps and sees a new lr:
+
+    scalars  (lr, β₁, β₂, ε) -> t, step_size, ε̂:   t ← t + 1 in place (one thread), then
+             step_size = lr·c/(1 − β₁ᵗ) and ε̂ = ε·c, c = √(1 − β₂ᵗ), in float64 as on the host
+    update   (g, β₁, β₂, step_size, ε̂) -> p, m, v:   fused_adam_kernel's passes, step_size and
+             ε̂ read from the 0-d arrays (`raw`, [0]) and rounded to p's dtype as the eager
+             path rounds its host floats
+    """
+    global _capturable_adam
+    if _capturable_adam is None:
+        cupy = backend.backend_module("cupy")
+        scalars = cupy.ElementwiseKernel(
+            "float64 lr, float64 beta1, float64 beta2, float64 eps",
+            "int64 t, float64 step_size, float64 eps_hat",
+            """t += 1;
+               const double c = sqrt(1.0 - pow(beta2, (double)t));
+               step_size = lr * c / (1.0 - pow(beta1, (double)t));
+               eps_hat = eps * c;""",
+            "minigrad_adam_scalars")
+        update = cupy.ElementwiseKernel(
+            "T g, T beta1, T beta2, raw float64 step_size, raw float64 eps_hat", "T p, T m, T v",
+            """m = beta1 * m + (1 - beta1) * g;
+               v = beta2 * v + (1 - beta2) * g * g;
+               p -= (T)step_size[0] * m / (sqrt(v) + (T)eps_hat[0]);""",
+            "minigrad_capturable_adam")
+        _capturable_adam = scalars, update
+    return _capturable_adam
 
 
 CACHE_PIECE = 1 << 18  # elements: 1 MB of float32 per array

@@ -17,7 +17,8 @@ import contextlib
 
 import numpy
 
-from . import backend
+from . import backend, host_access
+from .strict import BackendMixError
 
 float32 = numpy.float32
 float64 = numpy.float64
@@ -112,7 +113,7 @@ def _as_tensors(inputs, op_name):
     if any(type(a) is not type(first) for a in arrays):
         names = [backend.backend_of(a) for a in arrays]
         if len(set(names)) > 1:
-            raise backend.BackendMixError(
+            raise BackendMixError(
                 f"{op_name} got arrays on different backends ({' and '.join(sorted(set(names)))}); "
                 f"move tensors with .to('{names[0]}') first")
     if len(tensors) == len(inputs):
@@ -142,6 +143,9 @@ class Tensor:
             data = data.data
         kind = _kind(data)
         name = backend_name or (kind if kind in ("cupy", "strict") else backend.get_backend())
+        if host_access.step_pool is not None and (kind is None or (kind == "numpy" and name != "numpy")):
+            host_access.refuse(f"Tensor({type(data).__name__}) copies host data to the device",
+                               host_access.COPY_INSTEAD)
         if kind not in (None, "numpy", name):
             data = backend.to_numpy(data)
         # A copy (`array`, not `asarray`): the tensor must not share memory with the

@@ -14,7 +14,8 @@ import minigrad
 from minigrad import backend as mg_backend
 from minigrad import functional as F
 from minigrad import host_memory
-from minigrad.backend import BackendMixError, strict
+from minigrad import random as mg_random
+from minigrad.strict import BackendMixError, StrictArray, strict
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 cupy_importable = importlib.util.find_spec("cupy") is not None
@@ -101,9 +102,9 @@ def test_strict_arrays_work_among_themselves():
     s = strict.arange(4.0)
     for result in (s + s, s * 2.0, s + np.float64(1), np.exp(s), strict.concatenate([s, s]),
                    s[strict.asarray([0, 0])], strict.zeros(2), s.sum(axis=0, keepdims=True)):
-        assert isinstance(result, mg_backend.StrictArray)
+        assert isinstance(result, StrictArray)
     for total in (s.sum(), s.max(), strict.mean(s)):  # 0-d arrays, as CuPy's: not host scalars
-        assert isinstance(total, mg_backend.StrictArray) and total.shape == ()
+        assert isinstance(total, StrictArray) and total.shape == ()
     np.add.at(s, strict.asarray([1, 1]), 1.0)
     np.testing.assert_array_equal(mg_backend.to_numpy(s), [0.0, 3.0, 2.0, 3.0])
 
@@ -112,7 +113,7 @@ def test_strict_arrays_work_among_themselves():
 def test_to_moves_between_numpy_and_strict():
     t = minigrad.tensor([1.0, 2.0], requires_grad=True, backend="numpy")
     s = t.to("strict")
-    assert s.device == "strict" and isinstance(s.data, mg_backend.StrictArray)
+    assert s.device == "strict" and isinstance(s.data, StrictArray)
     assert s.requires_grad and s.is_leaf
     back = s.to("numpy")
     assert back.device == "numpy" and type(back.data) is np.ndarray
@@ -197,11 +198,11 @@ def test_tensor_copies_its_data():
 # ----------------------------------------------------------------------------- randomness
 def test_manual_seed_makes_random_normal_reproducible(backend):
     minigrad.manual_seed(123)
-    first = mg_backend.random_normal((4, 3), minigrad.float32)
+    first = mg_random.random_normal((4, 3), minigrad.float32)
     minigrad.manual_seed(123)
-    again = mg_backend.random_normal((4, 3), minigrad.float32)
+    again = mg_random.random_normal((4, 3), minigrad.float32)
     minigrad.manual_seed(124)
-    other = mg_backend.random_normal((4, 3), minigrad.float32)
+    other = mg_random.random_normal((4, 3), minigrad.float32)
     assert mg_backend.backend_of(first) == backend and first.dtype == minigrad.float32
     np.testing.assert_array_equal(mg_backend.to_numpy(first), mg_backend.to_numpy(again))
     assert not np.array_equal(mg_backend.to_numpy(first), mg_backend.to_numpy(other))
@@ -209,11 +210,11 @@ def test_manual_seed_makes_random_normal_reproducible(backend):
 
 def test_random_uniform_and_rng_state_round_trip():
     minigrad.manual_seed(7)
-    state = json.loads(json.dumps(mg_backend.get_rng_state()))  # JSON-able, for checkpoints
-    first = mg_backend.to_numpy(mg_backend.random_uniform((1000,), minigrad.float64))
+    state = json.loads(json.dumps(mg_random.get_rng_state()))  # JSON-able, for checkpoints
+    first = mg_backend.to_numpy(mg_random.random_uniform((1000,), minigrad.float64))
     assert first.dtype == np.float64 and 0 <= first.min() and first.max() < 1
-    mg_backend.set_rng_state(state)
-    again = mg_backend.to_numpy(mg_backend.random_uniform((1000,), minigrad.float64))
+    mg_random.set_rng_state(state)
+    again = mg_backend.to_numpy(mg_random.random_uniform((1000,), minigrad.float64))
     np.testing.assert_array_equal(first, again)
 
 
@@ -221,18 +222,105 @@ def test_random_uniform_and_rng_state_round_trip():
 def test_cupy_stream_is_splitmix64():
     """CuPy's generator, run here on NumPy: the reference implementation's outputs for seed
     1234567, a stream cut anywhere continuing from its two-integer state, sane draws."""
-    stream = mg_backend.SplitMix64(np, 1234567)
+    stream = mg_random.SplitMix64(np, 1234567)
     assert [int(x) for x in stream._bits(3)] == [6457827717110365317, 3203168211198807973,
                                                   9817491932198370423]
-    assert [int(x) for x in mg_backend.SplitMix64(np, 1234567, counter=3)._bits(2)] == \
+    assert [int(x) for x in mg_random.SplitMix64(np, 1234567, counter=3)._bits(2)] == \
         [4593380528125082431, 16408922859458223821]
-    u = mg_backend.SplitMix64(np, 5).random((1000, 1000), np.float32)
+    u = mg_random.SplitMix64(np, 5).random((1000, 1000), np.float32)
     assert u.dtype == np.float32 and u.shape == (1000, 1000) and 0 <= u.min() and u.max() < 1
     assert abs(u.mean() - 0.5) < 1e-3 and abs(u.var() - 1 / 12) < 1e-3
-    stream = mg_backend.SplitMix64(np, 5)
+    stream = mg_random.SplitMix64(np, 5)
     z = stream.standard_normal((500, 1000), np.float64)
     assert stream.counter == 1_000_000 and z.dtype == np.float64
     assert abs(z.mean()) < 5e-3 and abs(z.std() - 1) < 5e-3 and abs((np.abs(z) > 3).mean() - 0.0027) < 5e-4
+
+
+def old_splitmix64(seed, counter, size):
+    """The stream as SplitMix64 drew it with a Python int counter (before the device counter),
+    for `size` numbers from position `counter`: x_n = mix(seed + (n + 1)·GAMMA)."""
+    mask = 2**64 - 1
+    out = []
+    for n in range(counter + 1, counter + size + 1):
+        z = (n * 0x9E3779B97F4A7C15 + seed) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out.append(z ^ (z >> 31))
+    return np.array(out, dtype=np.uint64)
+
+
+@pytest.mark.parametrize("xp", [np, strict], ids=["numpy", "strict"])
+def test_splitmix64_with_a_device_counter_draws_the_old_stream(xp):
+    """The counter is a 0-d uint64 device array advanced in place, and the numbers drawn are
+    the old formula's, draw after draw: raw bits, float32 and float64 uniforms, normals."""
+    seed = 2**63 + 12345
+    stream = mg_random.SplitMix64(xp, seed)
+    counter = stream.counter
+    position = 0
+    for size in (1, 7, 1000):
+        np.testing.assert_array_equal(mg_backend.to_numpy(stream._bits(size)),
+                                      old_splitmix64(seed, position, size))
+        position += size
+        bits = old_splitmix64(seed, position, size)
+        expected = (bits >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+        np.testing.assert_array_equal(mg_backend.to_numpy(stream.random((size,), np.float32)), expected)
+        position += size
+        u = (old_splitmix64(seed, position, 2 * size) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+        expected = np.sqrt(-2 * np.log1p(-u[:size])) * np.cos(2 * np.pi * u[size:])
+        np.testing.assert_array_equal(mg_backend.to_numpy(stream.standard_normal((size,), np.float64)),
+                                      expected)
+        position += 2 * size
+    assert stream.counter is counter and counter.shape == () and counter.dtype == np.uint64
+    assert stream.get_state() == {"seed": seed, "counter": position}
+    again = mg_random.SplitMix64(xp, 1)
+    seed_array = again.seed
+    again.set_state(json.loads(json.dumps(stream.get_state())))  # in place, from JSON
+    assert again.seed is seed_array and again.get_state() == stream.get_state()
+    np.testing.assert_array_equal(mg_backend.to_numpy(again._bits(3)), mg_backend.to_numpy(stream._bits(3)))
+
+
+@pytest.fixture
+def splitmix64_everywhere():
+    mg_random.use_splitmix64(True)
+    yield
+    mg_random.use_splitmix64(False)
+
+
+def test_use_splitmix64_draws_cupys_stream_on_numpy_and_strict(backend, splitmix64_everywhere):
+    """The CPU draws, on the device, the numbers CuPy draws from the same seed; the state keeps
+    the checkpoint format and is restored in place."""
+    minigrad.manual_seed(5)
+    source = mg_random.generator()
+    assert isinstance(source, mg_random.SplitMix64)
+    z = mg_random.random_normal((3, 4), minigrad.float32)
+    assert mg_backend.backend_of(z) == backend and z.dtype == np.float32
+    reference = mg_random.SplitMix64(np, 5).standard_normal((3, 4), np.float32)
+    np.testing.assert_array_equal(mg_backend.to_numpy(z), reference)
+    state = json.loads(json.dumps(mg_random.get_rng_state()))
+    assert state[f"{backend}-splitmix64"] == {"seed": 5, "counter": 24}
+    u = mg_backend.to_numpy(mg_random.random_uniform((5,), minigrad.float64))
+    mg_random.set_rng_state(state)
+    assert mg_random.generator() is source
+    np.testing.assert_array_equal(mg_backend.to_numpy(mg_random.random_uniform((5,), minigrad.float64)), u)
+
+
+def test_numpy_and_strict_draw_from_numpys_generator_by_default(backend):
+    minigrad.manual_seed(11)
+    z = mg_random.random_normal((2, 3), minigrad.float32)
+    np.testing.assert_array_equal(mg_backend.to_numpy(z), np.random.default_rng(11).standard_normal(
+        (2, 3), dtype=np.float32))
+    assert set(mg_random.get_rng_state()) == {"numpy"}
+
+
+def test_in_place_ufuncs_keep_the_strict_array_itself():
+    """As NumPy's and CuPy's: `x += 1` leaves x the same object (state updated in place stays
+    the array a captured graph reads)."""
+    x = strict.zeros(3)
+    y = x
+    y += 1
+    np.multiply(x, 2, out=x)
+    assert y is x and isinstance(x, StrictArray)
+    np.testing.assert_array_equal(mg_backend.to_numpy(x), [2.0, 2.0, 2.0])
 
 
 def test_import_minigrad_is_light():

@@ -7,7 +7,8 @@ import pytest
 import minigrad
 from minigrad import GradcheckError
 from minigrad import functional as F
-from minigrad.backend import get_array_module, random_normal, to_numpy
+from minigrad.backend import get_array_module, to_numpy
+from minigrad.random import random_normal
 from minigrad.ops.elementwise import Exp
 from minigrad.ops.reduction import Softmax
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import minigrad
-from minigrad import backend, nn, optim
+from minigrad import nn, optim
 from minigrad import functional as F
+from minigrad.random import get_rng_state, set_rng_state
 from gan import models
 from gan.models import blocks, improved_gan, sgan
 from gan.training import checkpoint, cli, loop, schedule
@@ -63,9 +64,9 @@ def test_discriminator_init_gives_unit_std_logits_on_its_batch():
     layer's initialised pre-activation: mean 0, standard deviation 1 per class logit."""
     _, D = models.build_networks("sgan_improved")
     x = images(200)
-    state = backend.get_rng_state()
+    state = get_rng_state()
     D.init_from_batch(x)
-    backend.set_rng_state(state)
+    set_rng_state(state)
     with minigrad.no_grad():
         logits = D(x).numpy()
     np.testing.assert_allclose(logits.mean(axis=0), 0, atol=1e-4)
@@ -90,9 +91,9 @@ def test_the_no_flags_drop_weight_normalisation_and_noise_from_d():
 
 def test_v_init_std_draws_d_s_directions_at_that_scale_and_keeps_w_s_length():
     options = cli.parse_config(improved_gan.RECIPE, ["--v-init-std", "0.1"]).options
-    state = backend.get_rng_state()
+    state = get_rng_state()
     _, default = models.build_networks("sgan_improved")
-    backend.set_rng_state(state)                        # the same draws up to v's
+    set_rng_state(state)                        # the same draws up to v's
     _, theirs = models.build_networks("sgan_improved", options)
     directions = [name for name, _ in theirs.named_parameters() if name.endswith("weight_v")]
     assert len(directions) == 6

@@ -675,3 +675,27 @@ def test_a_module_that_skips_super_init_still_works():
     assert not model.eval()[0].training
     assert list(model.state_dict()) == ["0.factor", "1.gamma", "1.beta", "1.running_mean",
                                         "1.running_var"]
+
+
+def test_a_capturable_moving_average_follows_the_eager_one(backend):
+    """capturable=True keeps t on the device and computes the rate there: over 20 updates of
+    weights and BatchNorm statistics the copy is the eager one's, to float32 rounding; t
+    advances in place, and `updates` reads it and sets it (a resumed run) in place."""
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Dense(3, 4), nn.BatchNorm(4))
+    averages = [nn.ExponentialMovingAverage(model, 0.9, capturable=c) for c in (False, True)]
+    counter = averages[1]._updates
+    assert minigrad.backend.backend_of(counter) == backend and counter.dtype == np.int64
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        for p in model.parameters():
+            p.data += minigrad.backend.as_array_like(rng.standard_normal(p.shape), p.data, p.dtype)
+        model(minigrad.tensor(rng.standard_normal((8, 3))))  # moves the running statistics
+        for average in averages:
+            average.update()
+    eager, capturable = (average.average.state_dict() for average in averages)
+    for name, value in eager.items():
+        np.testing.assert_allclose(capturable[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+    assert averages[1].updates == 20 and averages[1]._updates is counter
+    averages[1].updates = 100
+    assert averages[1].updates == 100 and averages[1]._updates is counter

@@ -187,3 +187,77 @@ def test_optimizer_load_refuses_unknown_keys_and_wrong_shapes():
         opt.load_state_dict({**state, "state.1.exp_avg": np.zeros(3)})
     with pytest.raises(ValueError, match=r"missing keys \['eps'\]"):
         opt.load_state_dict({"lr": 0.001, "betas": [0.9, 0.999], "weight_decay": 0.0})
+
+
+# ----------------------------------------------------------------------------- capturable
+def twin_runs(make_optimizer, steps=20, dtype=minigrad.float32):
+    """The parameters (host arrays) after `steps` steps of an eager optimizer and of its
+    capturable twin, from the same start on the same gradients, and the two optimizers."""
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal((5, 3)), rng.standard_normal(3)]
+    grads = [[rng.standard_normal(p.shape) for p in start] for _ in range(steps)]
+    runs = []
+    for capturable in (False, True):
+        params = [minigrad.tensor(p, requires_grad=True, dtype=dtype) for p in start]
+        opt = make_optimizer(params, capturable)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = minigrad.tensor(g, dtype=dtype).data
+            opt.step()
+        runs.append(([p.numpy() for p in params], opt))
+    return runs
+
+
+ADAM = lambda params, capturable: optim.Adam(params, lr=0.01, betas=(0.5, 0.999),  # noqa: E731
+                                             weight_decay=0.01, capturable=capturable)
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    ADAM,
+    lambda params, capturable: optim.SGD(params, lr=0.1, capturable=capturable),
+    lambda params, capturable: optim.SGD(params, lr=0.1, momentum=0.9, capturable=capturable)],
+    ids=["adam", "sgd", "sgd-momentum"])
+def test_a_capturable_optimizer_steps_as_the_eager_one(backend, make_optimizer):
+    """Step counts, lr and the bias corrections on the device give the eager updates, to
+    float32 rounding, over 20 steps; the state_dicts have one format (steps as ints)."""
+    (eager, eager_opt), (capturable, capturable_opt) = twin_runs(make_optimizer)
+    for a, b in zip(eager, capturable):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    eager_state, capturable_state = eager_opt.state_dict(), capturable_opt.state_dict()
+    assert eager_state.keys() == capturable_state.keys()
+    for key, value in eager_state.items():
+        assert type(capturable_state[key]) is type(value), key
+        np.testing.assert_allclose(capturable_state[key], value, rtol=1e-6, atol=1e-7, err_msg=key)
+    assert capturable_state["state.0.step"] == 20 and capturable_state["lr"] == eager_state["lr"]
+
+
+def test_capturable_adam_keeps_its_counters_and_lr_in_place_on_the_device(backend):
+    """What a captured graph reads must stay the same arrays: the step counts advance in place,
+    `optimizer.lr = x` writes the lr array in place, and a loaded state_dict continues as the
+    eager optimizer loaded with it does."""
+    p = minigrad.tensor(P0, requires_grad=True)
+    opt = optim.Adam([p], lr=0.01, capturable=True)
+    lr_array = opt._lr
+    assert minigrad.backend.backend_of(lr_array) == backend and lr_array.shape == ()
+    p.grad = minigrad.tensor(GRADS[0]).data
+    opt.step()
+    step_array = opt.state[0]["step"]
+    assert minigrad.backend.backend_of(step_array) == backend and step_array.dtype == np.int64
+    p.grad = minigrad.tensor(GRADS[1]).data
+    opt.step()
+    opt.lr = 0.5
+    assert opt._lr is lr_array and opt.state[0]["step"] is step_array
+    assert opt.lr == 0.5 and isinstance(opt.lr, float) and opt.state_dict()["state.0.step"] == 2
+
+    state = json.loads(json.dumps({k: v for k, v in opt.state_dict().items() if not isinstance(v, np.ndarray)}))
+    state.update((k, v) for k, v in opt.state_dict().items() if isinstance(v, np.ndarray))
+    after = []
+    for capturable in (False, True):  # a capturable checkpoint, loaded by both kinds
+        q = minigrad.tensor(p.numpy(), requires_grad=True)
+        other = optim.Adam([q], capturable=capturable).load_state_dict(state)
+        q.grad = minigrad.tensor(GRADS[2]).data
+        other.step()
+        assert other.lr == 0.5 and other.state_dict()["state.0.step"] == 3
+        after.append(q.numpy())
+    np.testing.assert_allclose(after[1], after[0], rtol=1e-6, atol=1e-7)
+

@@ -12,6 +12,7 @@ from minigrad import backend
 from minigrad import functional as F
 from minigrad import nn
 from minigrad.nn import init
+from minigrad.random import random_normal, random_uniform
 from minigrad.tensor import Tensor
 
 from ..training.batches import SemiSupervisedBatches, labeled_subset
@@ -132,7 +133,7 @@ def one_hot(labels, num_classes=NUM_CLASSES):
 def latent_noise(n, latent_dim, distribution="normal"):
     """z ~ N(0, I) (or U[0, 1) with distribution="uniform") of shape (n, latent_dim), drawn
     on the active backend."""
-    draw = {"normal": backend.random_normal, "uniform": backend.random_uniform}[distribution]
+    draw = {"normal": random_normal, "uniform": random_uniform}[distribution]
     return Tensor._wrap(draw((n, latent_dim), minigrad.float32))
 
 

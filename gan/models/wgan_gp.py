@@ -10,6 +10,7 @@ import minigrad
 from minigrad import backend
 from minigrad import functional as F
 from minigrad import nn
+from minigrad.random import random_uniform
 from minigrad.tensor import Tensor
 
 from ..training.batches import image_batches
@@ -60,7 +61,7 @@ def gradient_penalty(D, real, fake):
     create_graph=True, so the penalty's own gradient reaches D's weights: a second
     derivative (docs/higher-order.md)."""
     n = real.shape[0]
-    eps = backend.random_uniform((n, 1, 1, 1), real.dtype, backend.backend_of(real.data))
+    eps = random_uniform((n, 1, 1, 1), real.dtype, backend.backend_of(real.data))
     x_hat = Tensor._wrap(eps * real.data + (1 - eps) * fake.data, requires_grad=True)
     (g,) = minigrad.grad(D(x_hat).sum(), x_hat, create_graph=True)    # (N, 1, 28, 28)
     norms = F.sqrt((g * g).sum(axis=(1, 2, 3)) + 1e-12)               # (N,); ε keeps √ smooth at 0

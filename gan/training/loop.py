@@ -24,8 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 import minigrad
-from minigrad import backend, optim
+from minigrad import optim
 from minigrad.nn import ExponentialMovingAverage
+from minigrad.random import get_rng_state, set_rng_state
 
 from .. import data, idx
 from . import checkpoint, run_folder, tensorboard
@@ -136,7 +137,7 @@ def resume(run, path):
         optimizers=run.optimizers(), defaults=checkpoint_defaults(run.recipe.options))
     try:
         run.fixed_noise = arrays["fixed_noise"]
-        backend.set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         run.batches.set_state(state["batches"])
         run.seconds_before = float(state["seconds"])
     except (KeyError, ValueError, TypeError) as e:
@@ -187,7 +188,7 @@ def save_checkpoint(run):
     checkpoint.save_training(
         path, kind=run.recipe.name, config=checkpoint_config(run), iteration=run.iteration,
         modules=run.modules(), optimizers=run.optimizers(), arrays={"fixed_noise": run.fixed_noise},
-        state={"rng": backend.get_rng_state(), "batches": run.batches.state(),
+        state={"rng": get_rng_state(), "batches": run.batches.state(),
                "seconds": run.seconds(), "config": json.loads(json.dumps(dataclasses.asdict(config), default=str))})
     run.last_checkpoint = (path, run.iteration)
     run.align_averages()

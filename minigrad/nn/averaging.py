@@ -2,6 +2,10 @@
 of the module that is used for evaluation and sampling, never trained."""
 import copy
 
+import numpy
+
+from .. import backend
+
 
 class ExponentialMovingAverage:
     """After every optimizer step, `update()` moves the copy towards the trained module:
@@ -16,20 +20,46 @@ class ExponentialMovingAverage:
     Buffers (BatchNorm's running statistics) are averaged alike, so the copy's statistics
     match its weights. `average` is the copy: a module of the same class, in eval mode, to
     sample or test with. `updates` is t; a resumed run sets it to the iterations done.
+
+    capturable=True (for a step captured into a CUDA graph, docs/capture.md): t is a 0-d
+    int64 array on the module's device, advanced in place, and r is computed from it there;
+    `updates` reads it and `updates = n` writes it in place.
     """
 
-    def __init__(self, module, decay):
+    def __init__(self, module, decay, capturable=False):
         if not 0 < decay < 1:
             raise ValueError(f"ExponentialMovingAverage: decay must be in (0, 1), got {decay}")
-        self.module, self.decay, self.updates = module, decay, 0
+        self.module, self.decay, self.capturable = module, decay, capturable
         self.average = copy.deepcopy(module).eval()
+        self._updates = 0
+        if capturable:
+            xp = backend.get_array_module(*(p.data for p in module.parameters()))
+            self._updates = xp.zeros((), dtype=numpy.int64)
+
+    @property
+    def updates(self):
+        return int(backend.to_numpy(self._updates)) if self.capturable else self._updates
+
+    @updates.setter
+    def updates(self, value):
+        if self.capturable:
+            self._updates[...] = value  # in place: a captured step reads this very array
+        else:
+            self._updates = value
 
     def update(self):
-        self.updates += 1
-        rate = (1 - self.decay) / (1 - self.decay ** self.updates)
-        for average, p in zip(self.average.parameters(), self.module.parameters()):
-            average.data *= 1 - rate
-            average.data += rate * p.data
-        for (_, average), (_, buffer) in zip(self.average.named_buffers(), self.module.named_buffers()):
-            average *= 1 - rate
-            average += rate * buffer
+        self._updates += 1  # in place when it is a device scalar
+        rate = (1 - self.decay) / (1 - self.decay ** self._updates)
+        pairs = [(average.data, p.data) for average, p in
+                 zip(self.average.parameters(), self.module.parameters())]
+        pairs += [(average, buffer) for (_, average), (_, buffer) in
+                  zip(self.average.named_buffers(), self.module.named_buffers())]
+        # r and 1 − r as each array meets them: floats that NumPy rounds to its dtype, or
+        # device scalars cast to it (once per dtype), which round alike
+        factors = {average.dtype: (rate, 1 - rate) for average, _ in pairs}
+        if self.capturable:
+            factors = {dtype: (r.astype(dtype), keep.astype(dtype)) for dtype, (r, keep) in factors.items()}
+        for average, current in pairs:
+            r, keep = factors[average.dtype]
+            average *= keep
+            average += r * current

@@ -15,6 +15,7 @@ kept beside the model: the DCGAN paper's is `dcgan_init` in gan/models.py.
 import math
 
 from .. import backend
+from ..random import random_normal, random_uniform
 from ..tensor import Tensor
 
 
@@ -31,7 +32,7 @@ def _draw(tensor, sampler):
 
 def uniform_(tensor, low, high):
     """Fill with U(low, high)."""
-    tensor.data = _draw(tensor, backend.random_uniform) * (high - low) + low
+    tensor.data = _draw(tensor, random_uniform) * (high - low) + low
     return tensor
 
 
@@ -65,5 +66,5 @@ def normal_(tensor, mean=0.0, std=0.02):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"normal_ fills a Tensor, not a {type(tensor).__name__}; for a whole "
                         "model write a function of one module and call model.apply(fn)")
-    tensor.data = _draw(tensor, backend.random_normal) * std + mean
+    tensor.data = _draw(tensor, random_normal) * std + mean
     return tensor

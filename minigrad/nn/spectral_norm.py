@@ -1,8 +1,8 @@
 """Spectral normalisation (Miyato et al. 2018): a layer whose weight is divided by its largest
 singular value, so that the layer stretches no input by more than 1 and a discriminator built
 of such layers cannot sharpen without bound."""
-from .. import backend
-from ..backend import get_array_module
+from ..backend import backend_of, get_array_module
+from ..random import random_normal
 from ..tensor import Tensor
 from .conv import Conv2D
 from .layers import Dense
@@ -27,7 +27,7 @@ class SpectralNorm(Module):
             raise TypeError(f"SpectralNorm wraps a Dense or a Conv2D layer, got {type(layer).__name__}")
         self.layer, self.eps = layer, eps
         matrix = self._matrix().data
-        u = backend.random_normal((matrix.shape[0],), matrix.dtype, backend.backend_of(matrix))
+        u = random_normal((matrix.shape[0],), matrix.dtype, backend_of(matrix))
         self.register_buffer("u", self._unit(u))
         self.register_buffer("v", self._unit(matrix.T @ self.u))
 

@@ -18,6 +18,8 @@ without a copy; other ops see an ordinary strided array. Derivations: docs/layer
 At the end, the functions minigrad.functional exposes (conv2d, conv_transpose2d,
 upsample_nearest2d): they check the arguments, compute the padding and choose the route.
 """
+import functools
+
 import numpy
 
 from .. import backend
@@ -413,9 +415,8 @@ def upsample_conv2d(x, weight, bias=None, scale=2, padding="same"):
     rows, (top, bottom) = phase_taps(kh, pads[0], scale)    # (s, KEh, KH)
     cols, (left, right) = phase_taps(kw, pads[2], scale)    # (s, KEw, KW)
     ke_h, ke_w, (o, c) = rows.shape[1], cols.shape[1], weight.shape[:2]
-    # taps of phase (a, b) at (i, j) of its kernel: Σ rows[a, i, k]·cols[b, j, l]·w[.., k, l]
-    combine = numpy.einsum("aik,bjl->klabij", rows, cols).reshape(kh * kw, -1)
-    combine = Tensor._wrap(backend.as_array_like(combine, weight.data, weight.dtype))
+    combine = Tensor._wrap(phase_combination(kh, kw, pads[0], pads[2], scale, weight.dtype,
+                                             backend.backend_of(weight.data)))
     phase_weights = ((weight.reshape((o * c, kh * kw)) @ combine)                # (O·C, s·s·KEh·KEw)
                      .reshape((o, c, scale, scale, ke_h, ke_w)).transpose((2, 3, 0, 1, 4, 5))
                      .reshape((scale * scale * o, c, ke_h, ke_w)))
@@ -424,6 +425,17 @@ def upsample_conv2d(x, weight, bias=None, scale=2, padding="same"):
     n = x.shape[0]
     return (y.reshape((n, scale, scale, o, h, w)).transpose((0, 3, 4, 1, 5, 2))      # (N, O, H, a, W, b)
             .reshape((n, o, scale * h, scale * w)))
+
+
+@functools.lru_cache(maxsize=None)
+def phase_combination(kh, kw, top, left, scale, dtype, backend_name):
+    """(KH·KW, s·s·KEh·KEw): which taps of a kh×kw kernel each phase's smaller kernel sums,
+    on the weight's backend. A constant of the layer's shape, made on the host and copied to
+    the device once, here, not at every call: a captured step may not copy from the host."""
+    rows, cols = phase_taps(kh, top, scale)[0], phase_taps(kw, left, scale)[0]
+    # taps of phase (a, b) at (i, j) of its kernel: Σ rows[a, i, k]·cols[b, j, l]·w[.., k, l]
+    combine = numpy.einsum("aik,bjl->klabij", rows, cols).reshape(kh * kw, -1)
+    return backend.backend_module(backend_name).asarray(combine, dtype=dtype)
 
 
 def phase_taps(k, pad, scale):

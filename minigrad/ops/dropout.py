@@ -1,7 +1,7 @@
 """Inverted dropout: zero each value with probability p, scale the survivors by 1/(1 − p)
 so the expected output equals the input and evaluation needs no rescaling."""
-from .. import backend
-from ..backend import get_array_module
+from ..backend import backend_of, get_array_module
+from ..random import random_uniform
 from ..tensor import Function
 
 
@@ -11,7 +11,7 @@ def uniform_like(x):
     op between two arrays of different layouts reads one of them with large strides."""
     xp = get_array_module(x)
     order = sorted(range(x.ndim), key=lambda axis: -x.strides[axis])  # slowest axis first
-    u = backend.random_uniform(tuple(x.shape[a] for a in order), xp.float32, backend.backend_of(x))
+    u = random_uniform(tuple(x.shape[a] for a in order), xp.float32, backend_of(x))
     return u.transpose([order.index(axis) for axis in range(x.ndim)])
 
 

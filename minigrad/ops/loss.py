@@ -13,7 +13,7 @@ backward_graph writes each closed-form gradient with ops on the logits or probab
 """
 import numpy
 
-from .. import backend
+from .. import backend, host_access
 from ..backend import get_array_module
 from ..tensor import Function
 from .elementwise import stable_sigmoid
@@ -44,7 +44,10 @@ def as_class_targets(targets, logits):
                          f"are class labels of shape ({n},) or probabilities of shape "
                          f"{tuple(logits.shape)}; got shape {tuple(data.shape)}")
     labels = data.astype(numpy.int64, copy=False)
-    if n and (bool((labels != data).any()) or int(labels.min()) < 0 or int(labels.max()) >= classes):
+    # The check reads the labels on the host: done eagerly (a captured step's warm-up too),
+    # left out inside a captured step, where a replay could not repeat it.
+    checked = n and host_access.step_pool is None
+    if checked and (bool((labels != data).any()) or int(labels.min()) < 0 or int(labels.max()) >= classes):
         raise ValueError(f"cross_entropy: class labels must be integers in [0, {classes}); "
                          f"got values from {float(data.min())} to {float(data.max())}")
     return labels, None

@@ -48,6 +48,26 @@ def channel_dot(a, b):
     return get_array_module(a).einsum(f"{axes},{axes}->c", a, b)
 
 
+def normalize_and_scale(op, centred, inv_std, gamma_beta, per_channel=None):
+    """The end of both forwards: x̂ = (x − μ)·inv_std (in place, in `centred`), kept on the op
+    with inv_std and γ for backward, then y = γ·x̂ + β, or x̂ itself without γ and β.
+    per_channel: the shape that broadcasts BatchNorm's (C,) vectors against x; LayerNorm's
+    broadcast as they are (None)."""
+    def broadcast(vector):
+        return vector if per_channel is None else vector.reshape(per_channel)
+
+    x_hat = centred
+    x_hat *= broadcast(inv_std)
+    op.x_hat, op.inv_std = x_hat, inv_std
+    op.gamma = gamma_beta[0] if gamma_beta else None
+    if not gamma_beta:
+        return x_hat
+    gamma, beta = gamma_beta
+    y = x_hat * broadcast(gamma)
+    y += broadcast(beta)
+    return y
+
+
 class BatchNorm(Function):
     """Per-channel normalization of x (N, C) or (N, C, H, W); M = values per channel.
 
@@ -72,25 +92,16 @@ class BatchNorm(Function):
                 raise ValueError(f"batch_norm: training needs more than one value per channel "
                                  f"to compute a variance; got input of shape {x.shape}")
             mean = channel_sum(x) / m
-            x_hat = x - mean.reshape(per_channel)
-            var = channel_dot(x_hat, x_hat) / m
+            centred = x - mean.reshape(per_channel)
+            var = channel_dot(centred, centred) / m
             self._update_running_stats(mean, var * (m / (m - 1)))
         else:
             if self.running_mean is None or self.running_var is None:
                 raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
             mean, var = self.running_mean, self.running_var
-            x_hat = x - mean.reshape(per_channel).astype(x.dtype, copy=False)
+            centred = x - mean.reshape(per_channel).astype(x.dtype, copy=False)
         inv_std = (1 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
-        x_hat *= inv_std.reshape(per_channel)
-        self.x_hat, self.inv_std = x_hat, inv_std
-        if not gamma_beta:
-            self.gamma = None
-            return x_hat
-        gamma, beta = gamma_beta
-        self.gamma = gamma
-        y = x_hat * gamma.reshape(per_channel)
-        y += beta.reshape(per_channel)
-        return y
+        return normalize_and_scale(self, centred, inv_std, gamma_beta, per_channel)
 
     def _update_running_stats(self, batch_mean, batch_var_unbiased):
         for running, batch in ((self.running_mean, batch_mean),
@@ -155,19 +166,10 @@ class LayerNorm(Function):
     def forward(self, x, *gamma_beta):
         xp = get_array_module(x)
         self.axes = tuple(range(1, x.ndim))
-        x_hat = x - x.mean(axis=self.axes, keepdims=True)
-        var = (x_hat * x_hat).mean(axis=self.axes, keepdims=True)
+        centred = x - x.mean(axis=self.axes, keepdims=True)
+        var = (centred * centred).mean(axis=self.axes, keepdims=True)
         inv_std = 1 / xp.sqrt(var + self.eps)
-        x_hat *= inv_std
-        self.x_hat, self.inv_std = x_hat, inv_std
-        if not gamma_beta:
-            self.gamma = None
-            return x_hat
-        gamma, beta = gamma_beta
-        self.gamma = gamma
-        y = x_hat * gamma
-        y += beta
-        return y
+        return normalize_and_scale(self, centred, inv_std, gamma_beta)
 
     def backward(self, gy):
         x_hat = self.x_hat
