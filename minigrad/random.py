@@ -85,9 +85,11 @@ def use_splitmix64(enabled=True):
     """Make the numpy and strict backends draw from SplitMix64 on the device, as CuPy does,
     instead of numpy's host Generator: what a step checked for capture on the CPU needs
     (docs/capture.md). They then draw the very numbers CuPy draws from the same seed. Off by
-    default: numpy's Generator is faster on a CPU and keeps the streams of existing runs."""
+    default: numpy's Generator is faster on a CPU and keeps the streams of existing runs.
+    Returns the setting it replaced, to restore."""
     global _splitmix64_everywhere
-    _splitmix64_everywhere = bool(enabled)
+    previous, _splitmix64_everywhere = _splitmix64_everywhere, bool(enabled)
+    return previous
 
 
 def _key(name):

@@ -199,7 +199,7 @@ def test_feature_matching_moves_the_fake_features_towards_the_real_ones():
     nets.discriminator.init_from_batch(images(64, 4))
     nets.discriminator.eval()  # no noise, and
     nets.d_optimizer.lr = 0.0  # D frozen: the generator alone chases the real features
-    losses = [improved_gan.improved_gan_step(nets, Batches(64))["g_loss"] for _ in range(20)]
+    losses = [float(improved_gan.improved_gan_step(nets, Batches(64))["g_loss"]) for _ in range(20)]
     assert np.mean(losses[-5:]) < 0.3 * losses[0]
 
 

@@ -151,15 +151,17 @@ def generator_loss(fake_logits):
     return F.binary_cross_entropy_with_logits(fake_logits, 1.0)
 
 
+# A step returns its numbers as 0-d device arrays, never read on the host: the loop reads them
+# after the step, since a read inside would stop a captured step (docs/capture.md).
 def fraction(mask):
-    """The fraction of True in a backend boolean array, as a Python float."""
-    return float(mask.mean())
+    """The fraction of True in a backend boolean array, on the device."""
+    return mask.mean()
 
 
 def game_numbers(d_loss, g_loss, real_logits, fake_logits, d_loss_name="d_loss"):
     """What every GAN step logs of its game: both losses, and D's accuracy in its own step,
     the fraction of real logits above 0 and of fake logits below 0."""
-    return {d_loss_name: d_loss.item(), "g_loss": g_loss.item(),
+    return {d_loss_name: d_loss.data, "g_loss": g_loss.data,
             "d_acc_real": fraction(real_logits.data > 0),
             "d_acc_fake": fraction(fake_logits.data < 0)}
 

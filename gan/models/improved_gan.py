@@ -177,7 +177,7 @@ def improved_gan_step(nets, batches, unlabeled_weight=1.0, feature_matching=True
         g_loss = generator_loss(real_fake_logit(D(fake)))
     optimizer_step(nets.g_optimizer, g_loss)
 
-    return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
+    return {"sup_loss": sup_loss.data, "sup_acc": sup_acc,
             **game_numbers(unsup_loss, g_loss, real_logits, fake_logits, d_loss_name="unsup_loss")}
 
 

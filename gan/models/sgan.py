@@ -68,7 +68,7 @@ def supervised_step(nets, batches):
     """`--supervised-only`: the SGAN discriminator as a plain classifier of the labelled set."""
     sup_loss, sup_acc = supervised_loss(nets.discriminator, *batches.next_labeled())
     optimizer_step(nets.d_optimizer, sup_loss)
-    return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc}
+    return {"sup_loss": sup_loss.data, "sup_acc": sup_acc}
 
 
 def sgan_step(nets, batches):
@@ -96,7 +96,7 @@ def sgan_step(nets, batches):
     g_loss = generator_loss(real_fake_logit(D(fake)))
     optimizer_step(nets.g_optimizer, g_loss)
 
-    return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
+    return {"sup_loss": sup_loss.data, "sup_acc": sup_acc,
             **game_numbers(d_loss, g_loss, real_logits, fake_logits)}
 
 

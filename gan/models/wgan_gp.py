@@ -104,8 +104,8 @@ def wgan_gp_step(nets, batches, n_critic=5, gp_weight=10.0, code=False):
     fake_scores, code_loss, code_acc = score_and_code_loss(D, G(z), z, code)
     g_loss = -fake_scores.mean() + code_loss
     optimizer_step(nets.g_optimizer, g_loss)
-    numbers = {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-               "wasserstein": wasserstein.item(), "penalty": penalty.item()}
+    numbers = {"d_loss": d_loss.data, "g_loss": g_loss.data,
+               "wasserstein": wasserstein.data, "penalty": penalty.data}
     if code:
         numbers["code_acc"] = code_acc
     return numbers

@@ -15,6 +15,8 @@ import argparse
 import dataclasses
 import sys
 
+from minigrad.capture import CaptureError
+
 from .. import data
 from ..flags import (HelpFormatter, add_common_flags, fraction_below_one, non_negative_int, positive_float,
                      positive_int)
@@ -98,6 +100,10 @@ def build_parser(recipe, variants=None, prog=None):
             "(test_acc; D's own is then test_acc_raw); 0: test D itself")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"a smoke test: 2 iterations on {DRY_RUN_IMAGES} images, every output written")
+    parser.add_argument("--capture", choices=("auto", "on", "off"), default=None,
+                        help="take each step as one captured CUDA graph, replayed (docs/capture.md); "
+                             f"auto: on CuPy only; on numpy it runs checked by the capture rules "
+                             f"(default {d['capture']})")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also write the logged numbers and sample grids to OUT/tensorboard "
                              '(needs the extra: pip install -e ".[tensorboard]")')
@@ -137,7 +143,8 @@ def main(command, argv=None, prog=None):
     config = parse_config(recipe, argv, command if isinstance(command, Variants) else None, prog)
     try:
         outcome = loop.train(recipe, config)
-    except (ConfigError, checkpoint.CheckpointError, data.DataError, loop.TrainingDiverged) as e:
+    except (ConfigError, checkpoint.CheckpointError, data.DataError, loop.TrainingDiverged,
+            CaptureError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a disk that filled up, a folder removed mid-run

@@ -43,6 +43,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     eval_every: int = 500               # for recipes that measure something (SGAN: test accuracy)
     dry_run: bool = False
+    capture: str = "auto"               # the step as a captured CUDA graph: on, off, or auto (on CuPy)
     options: object = None              # the recipe's own settings (a dataclass instance)
 
     # Settings a resumed run must share with its checkpoint: those that shape the model, the
@@ -62,6 +63,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.out is None:
             self.out = f"runs/{self.model}"
+
+    def captures(self):
+        """Is the step captured (on CuPy, a CUDA graph; on numpy and strict, checked by the
+        capture rules, the same code path: docs/capture.md)?"""
+        return self.capture == "on" or (self.capture == "auto" and self.backend == "cupy")
 
     def generator_lr(self):
         return self.lr if self.g_lr is None else self.g_lr

@@ -26,10 +26,10 @@ from tqdm import tqdm
 import minigrad
 from minigrad import optim
 from minigrad.nn import ExponentialMovingAverage
-from minigrad.random import get_rng_state, set_rng_state
+from minigrad.random import get_rng_state, set_rng_state, use_splitmix64
 
 from .. import data, idx
-from . import checkpoint, run_folder, tensorboard
+from . import checkpoint, run_folder, stepping, tensorboard
 from .config import ConfigError, checkpoint_defaults
 from .outputs import Log, write_pictures
 from .recipe import Networks, TrainingData, host_latent
@@ -104,12 +104,13 @@ def build_networks(recipe, config, train_data=None):
     G, D = recipe.networks(config.options)
     if recipe.initialize is not None and train_data is not None:
         recipe.initialize(G, D, train_data, config)
-    g_average = ExponentialMovingAverage(G, config.ema) if config.ema else None
-    d_average = ExponentialMovingAverage(D, config.d_ema) if config.d_ema else None
+    capturable = config.captures()  # their counters and rates on the device: docs/capture.md
+    g_average = ExponentialMovingAverage(G, config.ema, capturable=capturable) if config.ema else None
+    d_average = ExponentialMovingAverage(D, config.d_ema, capturable=capturable) if config.d_ema else None
     g_optimizer = optim.Adam(G.parameters(), lr=config.generator_lr(), betas=config.generator_betas(),
-                             eps=config.generator_adam_eps())
+                             eps=config.generator_adam_eps(), capturable=capturable)
     d_optimizer = optim.Adam(D.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
-                             eps=config.adam_eps)
+                             eps=config.adam_eps, capturable=capturable)
     return Networks(G, D, g_optimizer, d_optimizer, recipe.latent_dim,
                     g_average, d_average, recipe.latent)
 
@@ -244,6 +245,10 @@ class StopRequest:
 
 
 # ----------------------------------------------------------------------------- the loop
+def show_losses(bar, numbers):
+    bar.set_postfix({k: f"{v:.3f}" for k, v in numbers.items() if "loss" in k}, refresh=False)
+
+
 def set_learning_rates(run, factor):
     """Both optimizers at `factor` times this run's learning rates (a recipe's schedule)."""
     run.nets.g_optimizer.lr = run.config.generator_lr() * factor
@@ -262,14 +267,21 @@ def train(recipe, config):
         raise ConfigError(f"{e}") from None
     minigrad.manual_seed(config.seed)
     out = run_folder.open_folder(config)
-    with run_folder.one_writer(out):
-        run_folder.start_afresh(config, out)
-        board = tensorboard.open_writer(out) if config.tensorboard else None
-        try:
-            return train_in(out, recipe, config, board)
-        finally:
-            if board is not None:
-                board.close()
+    # A captured step draws its random numbers on the device, as CuPy always does; numpy and
+    # strict draw so only for a step checked for capture (their own streams stay the default).
+    splitmix64_before = use_splitmix64(True) if config.captures() else None
+    try:
+        with run_folder.one_writer(out):
+            run_folder.start_afresh(config, out)
+            board = tensorboard.open_writer(out) if config.tensorboard else None
+            try:
+                return train_in(out, recipe, config, board)
+            finally:
+                if board is not None:
+                    board.close()
+    finally:
+        if splitmix64_before is not None:
+            use_splitmix64(splitmix64_before)
 
 
 def train_in(out, recipe, config, board):
@@ -285,6 +297,8 @@ def train_in(out, recipe, config, board):
                           / recipe.batches_per_iteration(config.options))
     lr_factor = recipe.lr_schedule(config.options) if recipe.lr_schedule else None
 
+    captured = config.captures()
+    take_step = (stepping.CapturedSteps if captured else stepping.EagerStep)(run)
     log = Log(out / METRICS, board)
     try:
         with StopRequest() as stop, tqdm(total=total, initial=run.iteration, desc=recipe.name,
@@ -292,19 +306,23 @@ def train_in(out, recipe, config, board):
             while run.iteration < total:
                 if lr_factor is not None:
                     set_learning_rates(run, lr_factor(run.iteration, total))
-                numbers = recipe.step(run.nets, run.batches, config.options)
-                for average in (run.nets.g_average, run.nets.d_average):
-                    if average is not None:
-                        average.update()
+                numbers = take_step()  # on the device
                 run.iteration += 1
-                check_finite(numbers, run)
-                log.add(numbers)
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in numbers.items() if "loss" in k}, refresh=False)
+                if captured:  # read at the log rows only: a read waits for the GPU
+                    log.add({name: value.copy() for name, value in numbers.items()})
+                else:
+                    numbers = {name: float(value) for name, value in numbers.items()}
+                    check_finite(numbers, run)
+                    log.add(numbers)
+                    show_losses(bar, numbers)
 
                 i, last = run.iteration, run.iteration == total
                 # a stopped run logs what it has, so that even a short one leaves a row
                 row = log.means() if i % config.log_every == 0 or last or stop.requested else {}
+                if row and captured:
+                    check_finite(row, run)
+                    show_losses(bar, row)
                 if recipe.evaluate and (i % config.eval_every == 0 or last):
                     measured = recipe.evaluate(run.nets, run.data)
                     bar.write(f"iteration {i}: " + ", ".join(f"{k} {v:.4f}" for k, v in measured.items()))

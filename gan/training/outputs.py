@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minigrad import backend
+
 from .. import plots
 from . import tensorboard
 from .run_folder import METRICS
@@ -17,13 +19,14 @@ class Log:
     def __init__(self, path, board=None):
         self.file = open(path, "a")
         self.board = board  # --tensorboard's writer, which gets every row too
-        self.window = []  # the step numbers since the last row
+        self.window = []  # the step numbers since the last row: floats, or a captured step's
+                          # 0-d device arrays, read at the row
 
     def add(self, numbers):
         self.window.append(numbers)
 
     def means(self):
-        row = {k: float(np.mean([n[k] for n in self.window])) for k in self.window[0]}
+        row = {k: float(np.mean(host_floats([n[k] for n in self.window]))) for k in self.window[0]}
         self.window = []
         return row
 
@@ -50,6 +53,14 @@ class Log:
         kept_rows = [row for row in rows if row["iteration"] <= iteration]
         if len(kept_rows) != len(rows):
             Path(path).write_text("".join(json.dumps(row) + "\n" for row in kept_rows))
+
+
+def host_floats(values):
+    """Logged numbers as host floats: Python floats as they are, device values in one read."""
+    if all(isinstance(value, float) for value in values):
+        return values
+    xp = backend.get_array_module(*values)
+    return backend.to_numpy(xp.stack(values)).astype(np.float64)
 
 
 def write_pictures(run, samples_name=None):

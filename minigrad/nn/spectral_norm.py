@@ -39,14 +39,16 @@ class SpectralNorm(Module):
         return a / (get_array_module(a).sqrt((a * a).sum()) + self.eps)
 
     def power_iteration(self):
-        """One step of v ← Wᵀu/‖Wᵀu‖, u ← Wv/‖Wv‖ on the raw arrays (no graph)."""
+        """One step of v ← Wᵀu/‖Wᵀu‖, u ← Wv/‖Wv‖ on the raw arrays (no graph), in place: u
+        and v are state a captured step must update where it found it (docs/capture.md)."""
         matrix = self._matrix().data
-        self.v = self._unit(matrix.T @ self.u)
-        self.u = self._unit(matrix @ self.v)
+        self.v[...] = self._unit(matrix.T @ self.u)
+        self.u[...] = self._unit(matrix @ self.v)
 
     def sigma(self):
-        """σ = uᵀ W v, a tensor of W with u and v as constants."""
-        u, v = Tensor._wrap(self.u[:, None]), Tensor._wrap(self.v[:, None])
+        """σ = uᵀ W v, a tensor of W with u and v as constants: copies, since the next forward
+        moves u and v in place while this one's graph still needs them."""
+        u, v = Tensor._wrap(self.u[:, None].copy()), Tensor._wrap(self.v[:, None].copy())
         return (u * (self._matrix() @ v)).sum()
 
     def forward(self, x):

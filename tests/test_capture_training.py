@@ -1,0 +1,113 @@
+"""The training loop with --capture on, on the CPU: every model's step keeps the rules of a
+captured CUDA graph (minigrad/capture.py), checked on the strict backend through the real
+command line; a step that breaks one is refused saying so; a checked run trains as the eager
+one drawing the same random numbers, resumes exactly, and its checkpoints resume eagerly and
+back. What only a GPU can show (a graph replayed, its speed) is benchmarks/gpu_check.sh's."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+import minigrad.capture
+from gan import models
+from gan.models import gan as vanilla
+from gan.training import checkpoint
+from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
+from minigrad.random import use_splitmix64
+
+TINY = ("--limit", 64, "--batch-size", 8, "--log-every", 2, "--sample-every", 1000)
+RUNS = {  # every model, every --arch, both conditional discriminators, the SGAN's baseline
+    "gan": ("gan",), "dcgan": ("dcgan",), "dcgan-infogan": ("dcgan", "--arch", "infogan"),
+    "dcgan-infogan-sn": ("dcgan", "--arch", "infogan-sn"), "dcgan-keras": ("dcgan", "--arch", "keras"),
+    "sgan": ("sgan", "--num-labeled", 20), "sgan-supervised-only": ("sgan", "--num-labeled", 20, "--supervised-only"),
+    "sgan-improved": ("sgan", "--model", "improved", "--num-labeled", 20, "--d-ema", 0.9),
+    "wgan_gp": ("wgan_gp",), "wgan_gp-critic-2": ("wgan_gp", "--n-critic", 2, "--no-code"),
+    "cgan": ("cgan",), "cgan-acgan": ("cgan", "--discriminator", "acgan"),
+}
+
+
+@pytest.fixture(autouse=True)
+def strict_only(backend):
+    """The rules see most on strict (a host read of a strict array is caught where it happens)."""
+    if backend != "strict":
+        pytest.skip("the capture rules are checked on the strict backend")
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """How many steps ran checked by the capture rules."""
+    count, real_rules = [], minigrad.capture.rules
+
+    def counted(*objects, **settings):
+        count.append(1)
+        return real_rules(*objects, **settings)
+    monkeypatch.setattr(minigrad.capture, "rules", counted)
+    return count
+
+
+def train(out, mnist_dir, *argv, iterations=6, capture="on"):
+    model, *flags = argv
+    return run_example(model, *flags, *TINY, "--iterations", iterations, "--capture", capture,
+                       "--backend", "strict", "--out", out, "--data-dir", mnist_dir)
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path, checks, capsys):
+    # 1 iteration recorded, 3 warm-up calls, then 2 steps checked by the rules
+    assert train(tmp_path, mnist_dir, *RUNS[name]) == 0, capsys.readouterr().err
+    assert len(checks) == 2
+    rows = read_metrics(tmp_path)
+    assert [row["iteration"] for row in rows] == [2, 4, 6]
+    assert all(np.isfinite(value) for row in rows for value in row.values())
+
+
+def test_a_step_that_reads_on_the_host_is_refused_saying_where(mnist_dir, tmp_path, monkeypatch, capsys):
+    def step_that_reads(nets, batches, options):
+        numbers = vanilla.gan_step(nets, batches)
+        print(f"d_loss {float(numbers['d_loss']):.3f}")  # a host read: a replay would not print
+        return numbers
+    monkeypatch.setitem(models.COMMANDS, "gan", dataclasses.replace(vanilla.RECIPE, step=step_that_reads))
+    assert train(tmp_path, mnist_dir, "gan") == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "captured step" in err and "Traceback" not in err
+
+
+def test_a_checked_run_trains_as_the_eager_run_drawing_the_same_numbers(mnist_dir, tmp_path):
+    """--capture on changes where the numbers are drawn (SplitMix64, as on CuPy) and keeps the
+    optimizers' counters on the device: with the eager run drawing so too, the two agree to
+    float32 rounding."""
+    assert train(tmp_path / "captured", mnist_dir, "dcgan") == 0
+    previous = use_splitmix64(True)
+    try:
+        assert train(tmp_path / "eager", mnist_dir, "dcgan", capture="off") == 0
+    finally:
+        use_splitmix64(previous)
+    captured, meta_c = checkpoint.read_training(tmp_path / "captured" / "latest.npz")
+    eager, meta_e = checkpoint.read_training(tmp_path / "eager" / "latest.npz")
+    assert sorted(captured) == sorted(eager) and meta_c["state"]["rng"] == meta_e["state"]["rng"]
+    for name in captured:
+        np.testing.assert_allclose(captured[name], eager[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    for row_c, row_e in zip(read_metrics(tmp_path / "captured"), read_metrics(tmp_path / "eager")):
+        assert row_c.keys() == row_e.keys()
+        for key in row_c.keys() - {"seconds"}:
+            assert row_c[key] == pytest.approx(row_e[key], rel=1e-5, abs=1e-6), key
+
+
+def test_a_checked_run_stopped_and_resumed_equals_a_straight_one(mnist_dir, tmp_path):
+    assert train(tmp_path / "straight", mnist_dir, "gan", iterations=8) == 0
+    assert train(tmp_path / "resumed", mnist_dir, "gan", iterations=4) == 0
+    assert train(tmp_path / "resumed", mnist_dir, "gan", "--resume", iterations=8) == 0
+    straight, _ = checkpoint.read_training(tmp_path / "straight" / "latest.npz")
+    resumed, meta = checkpoint.read_training(tmp_path / "resumed" / "latest.npz")
+    assert meta["iteration"] == 8
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
+
+
+@pytest.mark.parametrize("first, then", [("on", "off"), ("off", "on")])
+def test_checkpoints_go_between_the_two_modes(first, then, mnist_dir, tmp_path):
+    assert train(tmp_path, mnist_dir, "dcgan", iterations=3, capture=first) == 0
+    assert train(tmp_path, mnist_dir, "dcgan", "--resume", iterations=6, capture=then) == 0
+    arrays, meta = checkpoint.read_training(tmp_path / "latest.npz")
+    assert meta["iteration"] == 6 and meta["optimizers"]["D"]["state.0.step"] == 6
+    assert all(np.isfinite(value).all() for value in arrays.values())
