@@ -1,6 +1,7 @@
 """Time one training step of each GAN, ours against PyTorch, side by side; or profile one.
 
     python benchmarks/gan_step.py --compare-torch                     # the table in docs/performance.md
+    python benchmarks/gan_step.py --backend cupy --compare-torch --capture   # + both captured as CUDA graphs
     python benchmarks/gan_step.py --models dcgan --batch-sizes 64 --steps 20
     python benchmarks/gan_step.py --per-layer dcgan --compare-torch   # where a step's time goes
     python benchmarks/gan_step.py --check-reference                   # PyTorch models == ours?
@@ -9,7 +10,11 @@ A step is one iteration of the training loop: the recipe's own step function (ga
 gan/models/*.py: gan_step, sgan_step, projection_step, improved_gan_step, or wgan_gp_step with
 its 5 critic steps), Adam, and the moving averages of G and D where the recipe keeps them,
 on random images in [-1, 1] (the same batch each time it asks for one); PyTorch's is
-benchmarks/torch_reference.py, the same layers, paddings and work.
+benchmarks/torch_reference.py, the same layers, paddings and work. An eager step reads its
+numbers on the host, as the loop does; with --capture the step is also timed as the loop's
+--capture on takes it (gan/training/stepping.py: a CUDA graph replayed on CuPy, the capture
+rules' check on numpy) and, with --compare-torch on CuPy, PyTorch's captured with
+torch.cuda.graphs, neither reading its numbers.
 
 How it measures:
 - every (framework, model, batch size) runs in its own worker process, so its peak
@@ -36,6 +41,8 @@ import time
 from typing import NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRAMEWORKS = {"ours": "ours", "ours-captured": "ours captured", "torch": "PyTorch",
+              "torch-graphs": "PyTorch CUDA graphs"}  # worker -> column
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -49,11 +56,13 @@ def parse_args(argv=None):
     parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy"))
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of NumPy's BLAS and PyTorch")
     parser.add_argument("--compare-torch", action="store_true", help="time PyTorch's identical models too")
+    parser.add_argument("--capture", action="store_true",
+                        help="also time the step captured (ours; PyTorch's too on CuPy, with CUDA graphs)")
     parser.add_argument("--per-layer", metavar="MODEL", choices=tuple(MODELS),
                         help="instead: forward/backward time of each layer of MODEL at the first batch size")
     parser.add_argument("--check-reference", action="store_true",
                         help="instead: copy our weights into the PyTorch models and compare outputs")
-    parser.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -119,25 +128,31 @@ class FixedBatches:
         return self.unlabeled
 
 
-def make_ours(kind, n, backend_name):
+def make_ours(kind, n, backend_name, captured=False):
     """A step() running the recipe's step for `kind` on fixed batches, with its default
-    settings (learning rates, the moving averages of G and D), and what it trains."""
+    settings (learning rates, the moving averages of G and D), as the loop takes it
+    (eagerly, reading its numbers; or captured), and what it trains."""
+    from types import SimpleNamespace
+
     import minigrad
     from gan import models
-    from gan.training import config, loop
+    from gan.training import config, loop, stepping
+    from minigrad.random import use_splitmix64
     minigrad.set_backend(backend_name)
     minigrad.manual_seed(0)
+    use_splitmix64(captured)  # as the loop's --capture on
     recipe = models.get_recipe(MODELS[kind].recipe)
     options = recipe.options(**MODELS[kind].options) if recipe.options else None
-    settings = config.resolved_config(recipe, options)
+    settings = config.resolved_config(recipe, options, capture="on" if captured else "off")
     nets = loop.build_networks(recipe, settings)
-    batches = FixedBatches(*random_batch(kind, n))
+    run = SimpleNamespace(recipe=recipe, nets=nets, batches=FixedBatches(*random_batch(kind, n)),
+                          config=settings)
+    take_step = (stepping.CapturedSteps if captured else stepping.EagerStep)(run)
 
     def one_step():  # as gan/training/loop.py's loop does
-        recipe.step(nets, batches, options)
-        for average in (nets.g_average, nets.d_average):
-            if average is not None:
-                average.update()
+        numbers = take_step()
+        if not captured:
+            {name: float(value) for name, value in numbers.items()}
 
     synchronize = (lambda: None)
     if backend_name == "cupy":
@@ -146,19 +161,34 @@ def make_ours(kind, n, backend_name):
     return one_step, synchronize, nets
 
 
-def make_torch(kind, n, backend_name):
+def make_torch(kind, n, backend_name, captured=False):
+    """PyTorch's twin step, eager (reading its numbers, as ours) or captured as a CUDA graph
+    the way torch.cuda.graphs' documentation does it: warm-up on a side stream, capture,
+    then one replay per step."""
     import torch
 
     import torch_reference
     device = "cuda" if backend_name == "cupy" else "cpu"
     torch.manual_seed(0)
+    torch_reference.CAPTURABLE = captured
     G, D, step = torch_reference.MODELS[kind](device)
     labeled, labels, unlabeled = random_batch(kind, n)
     labeled, unlabeled = torch.from_numpy(labeled).to(device), torch.from_numpy(unlabeled).to(device)
     labels = torch.from_numpy(labels).to(device)
     batch = (labeled, labels, unlabeled)  # each step reads what it needs
     synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    return (lambda: step(*batch)), synchronize, (G, D)
+    if not captured:
+        return (lambda: {name: value.item() for name, value in step(*batch).items()}), synchronize, (G, D)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step(*batch)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step(*batch)
+    return graph.replay, synchronize, (G, D)
 
 
 def timed_steps(step, synchronize, count):
@@ -177,14 +207,15 @@ def worker(args):
     ("run K" on stdin -> a JSON list of K step times in ms; "done" -> memory, exit)."""
     sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
     import numpy  # noqa: F401  (imported before the baseline is read)
-    if args.worker == "torch":
+    torch_side = args.worker.startswith("torch")
+    if torch_side:
         import torch
         torch.set_num_threads(args.threads)
     else:
         import minigrad  # noqa: F401
     baseline_kb = memory_kb("VmRSS")
-    make = make_torch if args.worker == "torch" else make_ours
-    step, synchronize, _ = make(args.model, args.batch_size, args.backend)
+    make = make_torch if torch_side else make_ours
+    step, synchronize, _ = make(args.model, args.batch_size, args.backend, args.worker.endswith(("captured", "graphs")))
     timed_steps(step, synchronize, args.warmup)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -195,7 +226,7 @@ def worker(args):
             result = {"peak_kb": memory_kb("VmHWM"), "baseline_kb": baseline_kb}
             if args.worker == "torch":
                 result["flop"] = step_flop(step)
-            else:  # here, where the threads are set as for the steps
+            elif args.worker == "ours":  # here, where the threads are set as for the steps
                 result["gemm_peak"] = gemm_peak()
             print(json.dumps(result), flush=True)
             return
@@ -280,7 +311,7 @@ def quartiles(values):
 
 def measure(model, batch_size, args):
     """{framework: (step times, memory)} for one model and batch size, interleaved."""
-    frameworks = ["ours"] + (["torch"] if args.compare_torch else [])
+    frameworks = frameworks_of(args)
     workers = {name: Worker(name, model, batch_size, args) for name in frameworks}
     per_round = [args.steps // args.rounds + (r < args.steps % args.rounds) for r in range(args.rounds)]
     for r, count in enumerate(per_round):
@@ -306,13 +337,26 @@ def describe_machine(args):
             f"steps, in {args.rounds} interleaved rounds")
 
 
+def frameworks_of(args):
+    """The workers a measurement runs side by side."""
+    captured = args.capture
+    return ["ours"] + (["ours-captured"] if captured else []) + (["torch"] if args.compare_torch else []) \
+        + (["torch-graphs"] if args.compare_torch and captured and args.backend == "cupy" else [])
+
+
+def ratios_of(frameworks):
+    """The ratios a row shows: ours (eager, captured) over each PyTorch column."""
+    return [(a, b) for a in ("ours", "ours-captured") for b in ("torch", "torch-graphs")
+            if a in frameworks and b in frameworks and (a, b) != ("ours", "torch-graphs")]
+
+
 def print_table(args):
     models, batch_sizes = args.models.split(","), [int(b) for b in args.batch_sizes.split(",")]
     print(describe_machine(args))
     print(f"load average before: {os.getloadavg()[0]:.2f}\n")
-    columns = ["model", "batch", "ours ms/step (IQR)"]
-    if args.compare_torch:
-        columns += ["PyTorch ms/step (IQR)", "ours / PyTorch"]
+    frameworks = frameworks_of(args)
+    columns = ["model", "batch", *(f"{FRAMEWORKS[name]} ms/step (IQR)" for name in frameworks),
+               *(f"{FRAMEWORKS[a]} / {FRAMEWORKS[b]}" for a, b in ratios_of(frameworks))]
     on_host = args.backend != "cupy"  # memory and the GEMM floor are the host's: not a GPU step's
     if on_host:
         columns += ["ours peak MB (step)"] + (["PyTorch peak MB (step)"] if args.compare_torch else [])
@@ -324,11 +368,11 @@ def print_table(args):
         for model in models:
             results = measure(model, batch_size, args)
             cells = [model, str(batch_size)]
-            for name in ("ours", "torch") if args.compare_torch else ("ours",):
+            for name in frameworks:
                 low, high = quartiles(results[name][0])
-                cells.append(f"{median(results[name][0]):.1f} ({low:.0f}–{high:.0f})")
-                if name == "torch":
-                    cells.append(f"{median(results['ours'][0]) / median(results['torch'][0]):.2f}")
+                cells.append(f"{median(results[name][0]):.2f} ({low:.1f}–{high:.1f})")
+            for a, b in ratios_of(frameworks):
+                cells.append(f"{median(results[a][0]) / median(results[b][0]):.2f}")
             for name in (("ours", "torch") if args.compare_torch else ("ours",)) if on_host else ():
                 memory = results[name][1]
                 cells.append(f"{memory['peak_kb'] / 1024:.0f} ({(memory['peak_kb'] - memory['baseline_kb']) / 1024:.0f})")

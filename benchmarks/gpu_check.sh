@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check: what a lent NVIDIA GPU should confirm, in one run of at most 9 minutes
-# (the stages' time limits add up to 530 s; on an H200 it took about 5).
+# The GPU check: what a lent NVIDIA GPU should confirm, in one run of at most 10 minutes
+# (the stages' time limits add up to 560 s).
 #
 #   bash benchmarks/gpu_check.sh [OUTPUT]            # on a GPU machine (default OUTPUT:
 #                                                    # benchmarks/gpu_results.md, to commit)
@@ -9,15 +9,24 @@
 #
 # Stages, each with its own time limit, each logged to OUTPUT with its exit status:
 #   1. CuPy and a GPU are there (else: exit 2 at once, saying why; nothing is written)
-#   2. the test suite on the cupy backend (python -m pytest --backend cupy)
-#   3. a short training run of every model with --backend cupy, timed
-#   4. benchmarks/gan_step.py --backend cupy --compare-torch (PyTorch CUDA side by side),
-#      every model at batch 64, the DCGAN first (its target: at most 2x PyTorch CUDA's)
-#   5. benchmarks/gpu_profile.py on the DCGAN: host against GPU time, the top host functions
+#   2. the test suite on the cupy backend (python -m pytest --backend cupy), which includes
+#      the captured-against-eager training tests (tests/test_capture_training.py)
+#   3. a short training run of every model with --backend cupy (captured: the default),
+#      and the DCGAN's eager (--capture off), timed
+#   4. benchmarks/gan_step.py --backend cupy --compare-torch --capture: every model's step at
+#      batch 64, four ways side by side: ours eager, ours captured, PyTorch CUDA eager,
+#      PyTorch with CUDA graphs (targets, docs/performance.md: captured at most 1.0x PyTorch
+#      eager for every model; the DCGAN's at most 0.5x, and within 1.5x of PyTorch's graphs)
+#   5. the whole default DCGAN run (10,000 iterations, grids and checkpoints included), timed
+#      (target: under 60 s)
+#   6. benchmarks/gpu_profile.py on the DCGAN: host against GPU time, the top host functions
 #
-# MNIST: $DATA_DIR (default ../shared/data/mnist). A device machine gets only the checkout,
-# so copy the four files into an ignored folder of it first (e.g. .data/mnist, listed in
-# .git/info/exclude) and run with DATA_DIR=.data/mnist.
+# MNIST: $DATA_DIR (default: the loader's own search, $MINIGRAD_DATA then the user cache). A
+# device machine gets only the checkout and reaches no network, so copy the four files into
+# an ignored folder of it first (e.g. .data/mnist, listed in .git/info/exclude) and run with
+# DATA_DIR=.data/mnist. Python packages the device machine lacks (platformdirs) travel as
+# wheels in .whl/ (`pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl platformdirs`): this script
+# installs .whl/*.whl into a private folder first when .whl/ is there.
 # LOG_DIR: where each stage's whole output goes (OUTPUT keeps only its last 40 lines).
 # The tests spread over $WORKERS processes (default 8) where pytest-xdist is installed:
 # on CuPy a test costs many kernel launches and first compilations, and the GPU has room.
@@ -27,19 +36,26 @@ cd "$(dirname "$0")/.."
 rehearsal=0
 if [ "${1:-}" = "--rehearsal" ]; then rehearsal=1; shift; fi
 output=${1:-benchmarks/gpu_results.md}
-DATA_DIR=${DATA_DIR:-../shared/data/mnist}
+DATA_DIR=${DATA_DIR:-}
 PYTHON=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-}
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1  # progress bars would fill the log
+data=(); [ -n "$DATA_DIR" ] && data=(--data-dir "$DATA_DIR")
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then  # packages the machine lacks, carried along
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/gpu_check_site .whl/*.whl \
+    && export PYTHONPATH="/tmp/gpu_check_site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 if [ $rehearsal = 1 ]; then
-  backend=numpy; tests=(tests/test_gpu.py); train=(--dry-run); bench=(--models gan --batch-sizes 8 --steps 2 --warmup 1 --rounds 1)
-  limit_tests=120 limit_train=120 limit_bench=120
+  backend=numpy; tests=(tests/test_gpu.py tests/test_capture.py); train=(--dry-run)
+  bench=(--models gan --batch-sizes 8 --steps 2 --warmup 1 --rounds 1 --capture); full=(--dry-run)
+  limit_tests=120 limit_train=120 limit_bench=120 limit_full=120
 else
   backend=cupy; tests=(tests); train=(--iterations 100 --log-every 50 --sample-every 100 --checkpoint-every 100)
-  bench=(--compare-torch --batch-sizes 64 --steps 20 --warmup 5 --rounds 4
+  bench=(--compare-torch --capture --batch-sizes 64 --steps 20 --warmup 5 --rounds 4
          --models dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved)  # a row is printed as it is measured
-  limit_tests=180 limit_train=20 limit_bench=150 limit_profile=60  # 180 + 7·20 + 150 + 60 = 530 s
+  full=()  # the default run: 10,000 iterations
+  limit_tests=150 limit_train=12 limit_bench=180 limit_full=90 limit_profile=44  # 150 + 8·12 + 180 + 90 + 44 = 560 s
   "$PYTHON" -c "import xdist" 2>/dev/null && tests=(-n "${WORKERS:-8}" "${tests[@]}")
   if ! reason=$("$PYTHON" -c "from minigrad import backend
 if not backend.cupy_available(): print(backend._cupy_error); raise SystemExit(1)" 2>&1); then
@@ -76,14 +92,20 @@ stage() {  # stage TITLE SECONDS COMMAND...: run it with a time limit, log its o
 }
 
 stage "Tests on the $backend backend" $limit_tests "$PYTHON" -m pytest -q -p no:cacheprovider --backend "$backend" "${tests[@]}"
-# every model the benchmarks know: "name: example [its flags]"
+# every model the benchmarks know, captured as on CuPy by default: "name: example [its flags]"
 for run in "gan: gan" "dcgan: dcgan" "dcgan-keras: dcgan --arch keras" "sgan: sgan" \
            "sgan_improved: sgan --model improved" "wgan_gp: wgan_gp" "cgan: cgan"; do
   name=${run%%:*} command=(${run#*: })
   stage "Training: $name" $limit_train "$PYTHON" examples/${command[0]}.py "${command[@]:1}" --backend "$backend" \
-        --data-dir "$DATA_DIR" --out "$runs/$name" "${train[@]}"
+        --capture on "${data[@]}" --out "$runs/$name" "${train[@]}"
 done
+stage "Training: dcgan eager" $limit_train "$PYTHON" examples/dcgan.py --backend "$backend" --capture off \
+      "${data[@]}" --out "$runs/dcgan-eager" "${train[@]}"
 stage "Training step against PyTorch" $limit_bench "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${bench[@]}"
+wall_time=(-c "import subprocess, sys, time; start = time.perf_counter(); status = subprocess.call(sys.argv[1:])
+print(f'wall time: {time.perf_counter() - start:.1f} s'); sys.exit(status)")
+stage "The whole default DCGAN run" $limit_full "$PYTHON" "${wall_time[@]}" "$PYTHON" examples/dcgan.py \
+      --backend "$backend" "${data[@]}" --out "$runs/dcgan-full" "${full[@]}"
 [ $rehearsal = 0 ] && stage "Where the DCGAN step's time goes" $limit_profile "$PYTHON" benchmarks/gpu_profile.py --models dcgan --top 20
 
 echo "gpu_check: results in $output$([ $failed = 1 ] && echo '; some stage FAILED')" >&2

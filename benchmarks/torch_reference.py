@@ -25,8 +25,10 @@ order, then the moving average the recipe keeps. A model reads what it needs:
   LayerNorm normalises each image over its (C, H, W) values, γ and β of that shape, as ours.
 
 Every backward reaches only the parameters of the optimizer that steps on it, as ours
-(backward(inputs=...)). All return the same numbers as ours (losses and accuracies as
-Python floats), so both pay the same device-to-host reads. Adam with the learning rates
+(backward(inputs=...)). All return the same numbers as ours, as 0-d tensors that the
+benchmark reads after an eager step as our loop does (so both pay the same device-to-host
+reads), and not at all after a graph's replay. CAPTURABLE = True (set before a model is
+made) builds Adam capturable, as torch.cuda.graphs needs. Adam with the learning rates
 and betas of the recipes in gan/models/ (the DCGAN's and the cGAN's G at 1e-3, D at 2e-4, β₁ 0.5;
 WGAN-GP's 1e-4, β (0.5, 0.9); Improved-GAN's 3e-3, β₁ 0.5). Moving averages: of G's
 weights for dcgan, cgan and wgan_gp (decay 0.999), of D's for sgan_improved (0.9999).
@@ -44,10 +46,11 @@ from torch import nn
 from torch.nn import functional as F
 
 LATENT = 100
+CAPTURABLE = False  # Adam's step count and rate on the device, for a step captured as a CUDA graph
 
 
 def _adam(module, lr, beta1, beta2=0.999):
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=(beta1, beta2))
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(beta1, beta2), capturable=CAPTURABLE)
 
 
 def _optimizer_step(optimizer, loss):
@@ -99,9 +102,9 @@ def _gan_step(G, D, optG, optD, device, conditional=False):
         fake_logits_g = D(fake, *y)
         g_loss = F.binary_cross_entropy_with_logits(fake_logits_g, torch.ones_like(fake_logits_g))
         _optimizer_step(optG, g_loss)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                "d_acc_real": (real_logits > 0).float().mean().item(),
-                "d_acc_fake": (fake_logits < 0).float().mean().item()}
+        return {"d_loss": d_loss, "g_loss": g_loss,
+                "d_acc_real": (real_logits > 0).float().mean(),
+                "d_acc_fake": (fake_logits < 0).float().mean()}
     return step
 
 
@@ -240,10 +243,10 @@ def _infogan_step(G, D, optG, optD, device):
         g_loss = (F.binary_cross_entropy_with_logits(fake_logits_g, torch.ones_like(fake_logits_g))
                   + F.cross_entropy(fake_codes_g, codes))
         _optimizer_step(optG, g_loss)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                "d_acc_real": (real_logits > 0).float().mean().item(),
-                "d_acc_fake": (fake_logits < 0).float().mean().item(),
-                "code_acc": (fake_codes_g.argmax(1) == codes).float().mean().item()}
+        return {"d_loss": d_loss, "g_loss": g_loss,
+                "d_acc_real": (real_logits > 0).float().mean(),
+                "d_acc_fake": (fake_logits < 0).float().mean(),
+                "code_acc": (fake_codes_g.argmax(1) == codes).float().mean()}
     return step
 
 
@@ -283,7 +286,7 @@ def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
     def step(labeled, labels, unlabeled):
         """gan/training/loop.py's sgan_step: supervised, unsupervised, generator."""
         class_logits = D(labeled)
-        sup_acc = (class_logits.argmax(1) == labels).float().mean().item()
+        sup_acc = (class_logits.argmax(1) == labels).float().mean()
         sup_loss = F.cross_entropy(class_logits, labels)
         _optimizer_step(optD, sup_loss)
 
@@ -297,10 +300,10 @@ def make_sgan(device="cpu", lr=1e-3, beta1=0.9):
         fake_logits_g = real_fake_logit(D(fake))
         g_loss = F.binary_cross_entropy_with_logits(fake_logits_g, torch.ones_like(fake_logits_g))
         _optimizer_step(optG, g_loss)
-        return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
-                "d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                "d_acc_real": (real_logits > 0).float().mean().item(),
-                "d_acc_fake": (fake_logits < 0).float().mean().item()}
+        return {"sup_loss": sup_loss, "sup_acc": sup_acc,
+                "d_loss": d_loss, "g_loss": g_loss,
+                "d_acc_real": (real_logits > 0).float().mean(),
+                "d_acc_fake": (fake_logits < 0).float().mean()}
     return G, D, step
 
 
@@ -341,8 +344,8 @@ def make_wgan_gp(device="cpu", lr=1e-4, beta1=0.5, beta2=0.9, ema=0.999, n_criti
             _optimizer_step(optD, d_loss)
         g_loss = -D(G(torch.randn(n, LATENT, device=device))).mean()
         _optimizer_step(optG, g_loss)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                "wasserstein": wasserstein.item(), "penalty": penalty.item()}
+        return {"d_loss": d_loss, "g_loss": g_loss,
+                "wasserstein": wasserstein, "penalty": penalty}
     return G, D, _averaging(step, G, ema)
 
 
@@ -475,7 +478,7 @@ def make_sgan_improved(device="cpu", lr=3e-3, beta1=0.5, d_ema=0.9999):
         second unlabelled batch; the benchmark's hands out the same one)."""
         n = unlabeled.shape[0]
         class_logits = D(labeled)
-        sup_acc = (class_logits.argmax(1) == labels).float().mean().item()
+        sup_acc = (class_logits.argmax(1) == labels).float().mean()
         sup_loss = F.cross_entropy(class_logits, labels)
         fake = G(torch.rand(n, LATENT, device=device))
         real_logits, fake_logits = D(unlabeled).logsumexp(1), D(fake.detach()).logsumexp(1)
@@ -489,10 +492,10 @@ def make_sgan_improved(device="cpu", lr=3e-3, beta1=0.5, d_ema=0.9999):
         fake_features = D.features(G(torch.rand(n, LATENT, device=device)))
         g_loss = (real_features.mean(0) - fake_features.mean(0)).square().sum()
         _optimizer_step(optG, g_loss)
-        return {"sup_loss": sup_loss.item(), "sup_acc": sup_acc,
-                "unsup_loss": unsup_loss.item(), "g_loss": g_loss.item(),
-                "d_acc_real": (real_logits > 0).float().mean().item(),
-                "d_acc_fake": (fake_logits < 0).float().mean().item()}
+        return {"sup_loss": sup_loss, "sup_acc": sup_acc,
+                "unsup_loss": unsup_loss, "g_loss": g_loss,
+                "d_acc_real": (real_logits > 0).float().mean(),
+                "d_acc_fake": (fake_logits < 0).float().mean()}
     return G, D, _averaging(step, D, d_ema)
 
 

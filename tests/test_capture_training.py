@@ -26,7 +26,7 @@ RUNS = {  # every model, every --arch, both conditional discriminators, the SGAN
 }
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def strict_only(backend):
     """The rules see most on strict (a host read of a strict array is caught where it happens)."""
     if backend != "strict":
@@ -45,14 +45,14 @@ def checks(monkeypatch):
     return count
 
 
-def train(out, mnist_dir, *argv, iterations=6, capture="on"):
+def train(out, mnist_dir, *argv, iterations=6, capture="on", backend="strict"):
     model, *flags = argv
     return run_example(model, *flags, *TINY, "--iterations", iterations, "--capture", capture,
-                       "--backend", "strict", "--out", out, "--data-dir", mnist_dir)
+                       "--backend", backend, "--out", out, "--data-dir", mnist_dir)
 
 
 @pytest.mark.parametrize("name", RUNS)
-def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path, checks, capsys):
+def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path, checks, capsys, strict_only):
     # 1 iteration recorded, 3 warm-up calls, then 2 steps checked by the rules
     assert train(tmp_path, mnist_dir, *RUNS[name]) == 0, capsys.readouterr().err
     assert len(checks) == 2
@@ -61,7 +61,7 @@ def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path,
     assert all(np.isfinite(value) for row in rows for value in row.values())
 
 
-def test_a_step_that_reads_on_the_host_is_refused_saying_where(mnist_dir, tmp_path, monkeypatch, capsys):
+def test_a_step_that_reads_on_the_host_is_refused_saying_where(mnist_dir, tmp_path, monkeypatch, capsys, strict_only):
     def step_that_reads(nets, batches, options):
         numbers = vanilla.gan_step(nets, batches)
         print(f"d_loss {float(numbers['d_loss']):.3f}")  # a host read: a replay would not print
@@ -72,7 +72,7 @@ def test_a_step_that_reads_on_the_host_is_refused_saying_where(mnist_dir, tmp_pa
     assert "error:" in err and "captured step" in err and "Traceback" not in err
 
 
-def test_a_checked_run_trains_as_the_eager_run_drawing_the_same_numbers(mnist_dir, tmp_path):
+def test_a_checked_run_trains_as_the_eager_run_drawing_the_same_numbers(mnist_dir, tmp_path, strict_only):
     """--capture on changes where the numbers are drawn (SplitMix64, as on CuPy) and keeps the
     optimizers' counters on the device: with the eager run drawing so too, the two agree to
     float32 rounding."""
@@ -93,7 +93,7 @@ def test_a_checked_run_trains_as_the_eager_run_drawing_the_same_numbers(mnist_di
             assert row_c[key] == pytest.approx(row_e[key], rel=1e-5, abs=1e-6), key
 
 
-def test_a_checked_run_stopped_and_resumed_equals_a_straight_one(mnist_dir, tmp_path):
+def test_a_checked_run_stopped_and_resumed_equals_a_straight_one(mnist_dir, tmp_path, strict_only):
     assert train(tmp_path / "straight", mnist_dir, "gan", iterations=8) == 0
     assert train(tmp_path / "resumed", mnist_dir, "gan", iterations=4) == 0
     assert train(tmp_path / "resumed", mnist_dir, "gan", "--resume", iterations=8) == 0
@@ -105,9 +105,24 @@ def test_a_checked_run_stopped_and_resumed_equals_a_straight_one(mnist_dir, tmp_
 
 
 @pytest.mark.parametrize("first, then", [("on", "off"), ("off", "on")])
-def test_checkpoints_go_between_the_two_modes(first, then, mnist_dir, tmp_path):
+def test_checkpoints_go_between_the_two_modes(first, then, mnist_dir, tmp_path, strict_only):
     assert train(tmp_path, mnist_dir, "dcgan", iterations=3, capture=first) == 0
     assert train(tmp_path, mnist_dir, "dcgan", "--resume", iterations=6, capture=then) == 0
     arrays, meta = checkpoint.read_training(tmp_path / "latest.npz")
     assert meta["iteration"] == 6 and meta["optimizers"]["D"]["state.0.step"] == 6
     assert all(np.isfinite(value).all() for value in arrays.values())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["gan", "dcgan", "wgan_gp"])
+def test_on_a_gpu_the_captured_run_trains_as_the_eager_one(name, backend, mnist_dir, tmp_path, capsys):
+    """On CuPy both draw from SplitMix64: the graph's replays must train as the Python did."""
+    if backend != "cupy":
+        pytest.skip("needs CuPy and an NVIDIA GPU: python -m pytest --backend cupy")
+    for mode in ("on", "off"):
+        assert train(tmp_path / mode, mnist_dir, *RUNS[name], iterations=8, capture=mode, backend="cupy") == 0
+    assert "cannot be captured" not in capsys.readouterr().err  # the graph ran, not a fallback
+    captured, _ = checkpoint.read_training(tmp_path / "on" / "latest.npz")
+    eager, _ = checkpoint.read_training(tmp_path / "off" / "latest.npz")
+    for key in captured:
+        np.testing.assert_allclose(captured[key], eager[key], rtol=1e-4, atol=1e-6, err_msg=key)
