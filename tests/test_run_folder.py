@@ -9,12 +9,13 @@ import subprocess
 import sys
 import textwrap
 import types
+from urllib.error import URLError
 
 import numpy as np
 import pytest
 
 import minigrad
-from gan import models
+from gan import data, models
 from gan.evaluation import evaluate, export, judge, sample
 from gan.models import gan as vanilla
 from gan.training import checkpoint, run_folder
@@ -52,6 +53,16 @@ def test_git_commit_is_the_checkouts_or_none():
         assert commit.removesuffix("+dirty") == head
     else:
         assert commit is None
+
+
+def test_a_run_that_cannot_load_its_data_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    def offline(url, timeout=None):
+        raise URLError("no network")
+    monkeypatch.setattr(data, "urlopen", offline)
+    out, nothing = tmp_path / "run", tmp_path / "nothing"
+    assert run_example("gan", "--dry-run", "--out", out, "--data-dir", nothing) == 1
+    assert "could not download" in capsys.readouterr().err
+    assert not out.exists() and not nothing.exists()
 
 
 # ----------------------------------------------------------------------------- a stopped run

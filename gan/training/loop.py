@@ -115,8 +115,7 @@ def build_networks(recipe, config, train_data=None):
                     g_average, d_average, recipe.latent)
 
 
-def build_run(recipe, config, out):
-    train_data = load_data(config)
+def build_run(recipe, config, out, train_data):
     try:
         batches = recipe.batches(train_data, config)
     except ValueError as e:  # a labelled subset or a batch that cannot be drawn from this data
@@ -266,6 +265,7 @@ def train(recipe, config):
     except RuntimeError as e:  # CuPy missing, or no GPU
         raise ConfigError(f"{e}") from None
     minigrad.manual_seed(config.seed)
+    train_data = load_data(config)  # first: a run that cannot load its data leaves no folder
     out = run_folder.open_folder(config)
     # A captured step draws its random numbers on the device, as CuPy always does; numpy and
     # strict draw so only for a step checked for capture (their own streams stay the default).
@@ -275,7 +275,7 @@ def train(recipe, config):
             run_folder.start_afresh(config, out)
             board = tensorboard.open_writer(out) if config.tensorboard else None
             try:
-                return train_in(out, recipe, config, board)
+                return train_in(out, recipe, config, board, train_data)
             finally:
                 if board is not None:
                     board.close()
@@ -284,9 +284,9 @@ def train(recipe, config):
             use_splitmix64(splitmix64_before)
 
 
-def train_in(out, recipe, config, board):
+def train_in(out, recipe, config, board, train_data):
     """`train`, once the folder is this process's."""
-    run = build_run(recipe, config, out)
+    run = build_run(recipe, config, out, train_data)
     run.board = board
     if config.resume:
         resume(run, out / LATEST if config.resume == "latest" else Path(config.resume))
