@@ -114,8 +114,9 @@ def load_judge(path=None, dataset="mnist"):
     path = Path(path) if path else default_path(dataset)
     if not path.is_file():
         raise checkpoint.CheckpointError(
-            f"no judge at {path}; train it once with: python -m gan.judge --dataset {dataset} "
-            f"--data-dir FOLDER_OF_THE_IDX_FILES" + (f" --out {path}" if path != default_path(dataset) else ""))
+            f"no judge at {path}; train it once with: python -m gan.judge --dataset {dataset}"
+            + (f" --out {path}" if path != default_path(dataset) else "")
+            + " (and --data-dir FOLDER if your dataset files are not in the user cache)")
     arrays, meta = checkpoint.load_npz(path, "judge")
     if meta.get("format") != FORMAT:
         raise checkpoint.CheckpointError(f"{path} is not a judge (format {meta.get('format')!r})")
