@@ -172,6 +172,16 @@ def test_export_writes_the_weights_only_file_of_an_older_checkpoint(dcgan_run, t
     np.testing.assert_array_equal(raw["G/body.net.0.weight"], stored["G/body.net.0.weight"])
 
 
+def test_export_refuses_what_it_cannot_export_with_one_line(dcgan_run, tmp_path, capsys):
+    cases = [([str(tmp_path / "none.npz")], "no checkpoint at"),
+             ([str(dcgan_run), "--out", str(tmp_path)], "is a folder"),
+             ([str(dcgan_run / run_folder.GENERATOR), "--out", str(tmp_path / "g.npz")], "weights-only file already")]
+    for argv, words in cases:
+        assert export.main(argv) == 1
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, argv
+
+
 def test_a_folder_without_a_checkpoint_is_refused_by_name(tmp_path, capsys):
     assert sample.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "s.npz")]) == 1
     assert "not a run folder" in capsys.readouterr().err
