@@ -20,7 +20,7 @@ import math
 
 import numpy
 
-from . import backend
+from . import backend, kernels
 from .tensor import Tensor
 
 
@@ -179,14 +179,12 @@ class Adam(Optimizer):
         g = p.grad if not self.weight_decay else p.grad + self.weight_decay * p.data
         if "exp_avg" not in state:
             state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
-        on_gpu = backend.backend_of(p.data) == "cupy"
-        if self.capturable and on_gpu:  # the step count and the bias correction in kernels
-            scalars, update = capturable_adam_kernels()
+        fused = kernels.fused(p.data)  # one kernel on the GPU, for the passes below
+        if self.capturable and fused:  # the step count and the bias correction in kernels
             step_size, eps_hat = xp.empty((), xp.float64), xp.empty((), xp.float64)
-            scalars(self._lr, beta1, beta2, self.eps, state["step"], step_size, eps_hat)
-            scalar = p.data.dtype.type
-            update(g, scalar(beta1), scalar(beta2), step_size, eps_hat,
-                   p.data, state["exp_avg"], state["exp_avg_sq"])
+            ADAM_SCALARS(self._lr, beta1, beta2, self.eps, state["step"], step_size, eps_hat)
+            CAPTURABLE_ADAM(g, beta1, beta2, 1 - beta1, 1 - beta2, step_size, eps_hat,
+                            p.data, state["exp_avg"], state["exp_avg_sq"])
             return
         state["step"] += 1  # in place when it is a device scalar
         t = state["step"]
@@ -198,10 +196,9 @@ class Adam(Optimizer):
         else:
             c = math.sqrt(1 - beta2 ** t)
             step_size, eps = self.lr * c / (1 - beta1 ** t), self.eps * c
-        if on_gpu:
-            scalar = p.data.dtype.type
-            fused_adam_kernel()(g, scalar(beta1), scalar(beta2), scalar(step_size), scalar(eps),
-                                p.data, state["exp_avg"], state["exp_avg_sq"])
+        if fused:
+            ADAM(g, beta1, beta2, 1 - beta1, 1 - beta2, step_size, eps,
+                 p.data, state["exp_avg"], state["exp_avg_sq"])
             return
         # Every pass in place, through one scratch array: a fresh temporary per term
         # (allocation, first-touch page faults) costs more than the arithmetic (3× here).
@@ -220,56 +217,37 @@ class Adam(Optimizer):
             p_ -= scratch
 
 
-_fused_adam = None
+# The passes of Adam._update as one kernel each, the same arithmetic in the same order
+# (bit for bit on the CPU; the GPU may fuse a multiply-add): on a GPU each pass is a kernel
+# launch whose host time is more than its work on these models' small tensors.
+ADAM_PASSES = """m = m * beta1 + g * one_minus_beta1;
+    v = v * beta2 + g * g * one_minus_beta2;
+    p -= m / (sqrt(v) + EPS) * STEP_SIZE;"""
 
+ADAM = kernels.Kernel(
+    "T g, T beta1, T beta2, T one_minus_beta1, T one_minus_beta2, T step_size, T eps",
+    "T p, T m, T v",
+    ADAM_PASSES.replace("EPS", "eps").replace("STEP_SIZE", "step_size"),
+    "minigrad_adam")
 
-def fused_adam_kernel():
-    """The passes of Adam._update as one CuPy kernel, (g, β₁, β₂, step_size, ε) -> p, m, v in
-    place. On a GPU each pass is a kernel launch whose host time is more than its work on
-    these models' small tensors, and a GAN step there waits on the host (measured on an H200)."""
-    global _fused_adam
-    if _fused_adam is None:
-        _fused_adam = backend.backend_module("cupy").ElementwiseKernel(
-            "T g, T beta1, T beta2, T step_size, T eps", "T p, T m, T v",
-            """m = beta1 * m + (1 - beta1) * g;
-               v = beta2 * v + (1 - beta2) * g * g;
-               p -= step_size * m / (sqrt(v) + eps);""",
-            "minigrad_adam")
-    return _fused_adam
+# capturable=True: every changing value read from the device, so that a replayed graph
+# counts its steps and sees a new lr. ADAM_SCALARS (one thread): t ← t + 1 in place, then
+# step_size = lr·c/(1 − β₁ᵗ) and ε̂ = ε·c, c = √(1 − β₂ᵗ), in float64 as on the host;
+# CAPTURABLE_ADAM: ADAM's passes, step_size and ε̂ read from those 0-d arrays and rounded
+# to p's dtype as the eager path rounds its host floats.
+ADAM_SCALARS = kernels.Kernel(
+    "float64 lr, float64 beta1, float64 beta2, float64 eps", "int64 t, float64 step_size, float64 eps_hat",
+    """t += 1;
+    const double c = sqrt(1.0 - pow(beta2, (double)t));
+    step_size = lr * c / (1.0 - pow(beta1, (double)t));
+    eps_hat = eps * c;""",
+    "minigrad_adam_scalars")
 
-
-_capturable_adam = None
-
-
-def capturable_adam_kernels():
-    """Adam._update for capturable=True on CuPy, as two kernels that read every changing
-    value from the device, so that a replayed graph counts its steps and sees a new lr:
-
-    scalars  (lr, β₁, β₂, ε) -> t, step_size, ε̂:   t ← t + 1 in place (one thread), then
-             step_size = lr·c/(1 − β₁ᵗ) and ε̂ = ε·c, c = √(1 − β₂ᵗ), in float64 as on the host
-    update   (g, β₁, β₂, step_size, ε̂) -> p, m, v:   fused_adam_kernel's passes, step_size and
-             ε̂ read from the 0-d arrays (`raw`, [0]) and rounded to p's dtype as the eager
-             path rounds its host floats
-    """
-    global _capturable_adam
-    if _capturable_adam is None:
-        cupy = backend.backend_module("cupy")
-        scalars = cupy.ElementwiseKernel(
-            "float64 lr, float64 beta1, float64 beta2, float64 eps",
-            "int64 t, float64 step_size, float64 eps_hat",
-            """t += 1;
-               const double c = sqrt(1.0 - pow(beta2, (double)t));
-               step_size = lr * c / (1.0 - pow(beta1, (double)t));
-               eps_hat = eps * c;""",
-            "minigrad_adam_scalars")
-        update = cupy.ElementwiseKernel(
-            "T g, T beta1, T beta2, raw float64 step_size, raw float64 eps_hat", "T p, T m, T v",
-            """m = beta1 * m + (1 - beta1) * g;
-               v = beta2 * v + (1 - beta2) * g * g;
-               p -= (T)step_size[0] * m / (sqrt(v) + (T)eps_hat[0]);""",
-            "minigrad_capturable_adam")
-        _capturable_adam = scalars, update
-    return _capturable_adam
+CAPTURABLE_ADAM = kernels.Kernel(
+    "T g, T beta1, T beta2, T one_minus_beta1, T one_minus_beta2, raw float64 step_size, "
+    "raw float64 eps_hat", "T p, T m, T v",
+    ADAM_PASSES.replace("EPS", "(T)eps_hat[0]").replace("STEP_SIZE", "(T)step_size[0]"),
+    "minigrad_capturable_adam")
 
 
 CACHE_PIECE = 1 << 18  # elements: 1 MB of float32 per array

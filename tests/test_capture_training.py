@@ -4,6 +4,7 @@ command line; a step that breaks one is refused saying so; a checked run trains 
 one drawing the same random numbers, resumes exactly, and its checkpoints resume eagerly and
 back. What only a GPU can show (a graph replayed, its speed) is benchmarks/gpu_check.sh's."""
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from gan import models
 from gan.models import gan as vanilla
 from gan.training import checkpoint
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
+from minigrad import kernels
 from minigrad.random import use_splitmix64
 
 TINY = ("--limit", 64, "--batch-size", 8, "--log-every", 2, "--sample-every", 1000)
@@ -59,6 +61,16 @@ def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path,
     rows = read_metrics(tmp_path)
     assert [row["iteration"] for row in rows] == [2, 4, 6]
     assert all(np.isfinite(value) for row in rows for value in row.values())
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler to run the kernels on the CPU")
+@pytest.mark.parametrize("name", ["dcgan", "wgan_gp", "sgan-improved", "cgan"])
+def test_the_gpus_route_keeps_the_rules_of_capture_too(name, mnist_dir, tmp_path, checks, capsys, strict_only):
+    # with the fused kernels (minigrad/kernels.py) in place of the NumPy passes, as on CuPy
+    with kernels.emulated():
+        assert train(tmp_path, mnist_dir, *RUNS[name]) == 0, capsys.readouterr().err
+    assert len(checks) == 2
+    assert all(np.isfinite(value) for row in read_metrics(tmp_path) for value in row.values())
 
 
 def test_a_step_that_reads_on_the_host_is_refused_saying_where(mnist_dir, tmp_path, monkeypatch, capsys, strict_only):

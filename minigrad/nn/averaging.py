@@ -4,7 +4,7 @@ import copy
 
 import numpy
 
-from .. import backend
+from .. import backend, kernels
 
 
 class ExponentialMovingAverage:
@@ -61,5 +61,12 @@ class ExponentialMovingAverage:
             factors = {dtype: (r.astype(dtype), keep.astype(dtype)) for dtype, (r, keep) in factors.items()}
         for average, current in pairs:
             r, keep = factors[average.dtype]
-            average *= keep
-            average += r * current
+            if kernels.fused(average) and current.dtype == average.dtype:
+                MOVE_TOWARDS(current, r, keep, average)  # one launch on the GPU, not three
+            else:
+                average *= keep
+                average += r * current
+
+
+MOVE_TOWARDS = kernels.Kernel("T current, T r, T keep", "T average",
+                              "average = average * keep + r * current;", "minigrad_move_towards")

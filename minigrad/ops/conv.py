@@ -22,7 +22,7 @@ import functools
 
 import numpy
 
-from .. import backend
+from .. import backend, kernels
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
 
@@ -70,10 +70,15 @@ def im2col(image, kernel, stride, out_hw):
 def col2im(cols, image_shape, kernel, stride, out_hw):
     """The adjoint of im2col: a channels-last image (N, Hp, Wp, C) in which every entry of
     `cols` is added back onto the pixel im2col copied it from (overlapping windows add up).
-    One strided add per kernel tap (i, j), each moving a (N, OH, OW, C) block."""
+    One strided add per kernel tap (i, j), each moving a (N, OH, OW, C) block; on the GPU,
+    one kernel (COL2IM) instead of KH·KW launches."""
     xp = get_array_module(cols)
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
-    n, _, _, c = image_shape
+    n, hp, wp, c = image_shape
+    if kernels.fused(cols):
+        image = xp.empty(image_shape, dtype=cols.dtype)
+        COL2IM(xp.ascontiguousarray(cols), hp, wp, c, kh, kw, sh, sw, oh, ow, image)
+        return image
     taps = cols.reshape(n, oh, ow, kh, kw, c)
     image = xp.zeros(image_shape, dtype=cols.dtype)
     for i in range(kh):
@@ -82,16 +87,43 @@ def col2im(cols, image_shape, kernel, stride, out_hw):
     return image
 
 
+COL2IM = kernels.Kernel(
+    "raw T cols, int32 hp, int32 wp, int32 c, int32 kh, int32 kw, int32 sh, int32 sw, "
+    "int32 oh, int32 ow", "T image",
+    """// col2im gathered: pixel (b, y, x, ch) of the image sums the entries of cols that
+    // im2col copied from it, those of the taps (ki, kj) with y = oy·sh + ki, x = ox·sw + kj,
+    // in the order the strided adds take them (bit for bit the same sums)
+    const int ch = i % c;
+    ptrdiff_t rest = i / c;
+    const int x = rest % wp;
+    rest /= wp;
+    const int y = rest % hp;
+    const ptrdiff_t b = rest / hp;
+    T total = 0;
+    for (int ki = y % sh; ki < kh && ki <= y; ki += sh) {
+        const int oy = (y - ki) / sh;
+        if (oy >= oh) continue;
+        for (int kj = x % sw; kj < kw && kj <= x; kj += sw) {
+            const int ox = (x - kj) / sw;
+            if (ox >= ow) continue;
+            total += cols[((b * oh + oy) * ow + ox) * ((ptrdiff_t)kh * kw * c) + (ki * kw + kj) * c + ch];
+        }
+    }
+    image = total;""",
+    "minigrad_col2im")
+
+
 def col2im_of_product(rows, W, image_shape, kernel, stride, out_hw):
     """col2im(rows @ Wᵀ) for rows (N·OH·OW × K) and W (KH·KW·C × K), without holding the
     N·OH·OW × KH·KW·C product when it is large: tap (i, j) multiplies rows by its own C × K
     block of W and adds the (N·OH·OW × C) result straight into the image. With few channels
     those products would be matrix-vector products re-reading `rows` KH·KW times, so the
-    whole product is formed once instead."""
+    whole product is formed once instead, as it is on the GPU: there one product and one
+    col2im are two launches, against two per tap."""
     xp = get_array_module(rows)
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
     n, _, _, c = image_shape
-    if c < 16:
+    if c < 16 or kernels.fused(rows):
         return col2im(rows @ W.T, image_shape, kernel, stride, out_hw)
     taps = xp.ascontiguousarray(W.reshape(kh, kw, c, -1).transpose(0, 1, 3, 2))  # (KH, KW, K, C)
     image = xp.zeros(image_shape, dtype=rows.dtype)

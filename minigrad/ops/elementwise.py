@@ -3,6 +3,7 @@ clip and where. Each gradient is the derivative of the function times gy.
 
 backward_graph writes the derivative with ops on tensors: through the output y or the
 input x, so that it depends on x in the graph (a mask, such as relu's, is a constant)."""
+from .. import kernels
 from ..backend import as_array_like, get_array_module
 from ..tensor import Function, Tensor
 from .arithmetic import unbroadcast
@@ -109,12 +110,21 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if kernels.fused(x):  # one launch on the GPU, not three
+            self.positive, y = xp.empty(x.shape, dtype=bool), xp.empty_like(x)
+            LEAKY_RELU(x, self.slope, self.positive, y)
+            return y
         self.positive = x > 0
         y = x * self.slope
         return (xp.maximum if self.slope <= 1 else xp.minimum)(x, y, out=y)
 
     def backward(self, gy):
-        gx = get_array_module(gy).multiply(self.positive, 1 - self.slope, dtype=gy.dtype)
+        xp = get_array_module(gy)
+        if kernels.fused(gy):
+            gx = xp.empty_like(gy)
+            LEAKY_RELU_GRADIENT(gy, self.positive, self.slope, 1 - self.slope, gx)
+            return gx
+        gx = xp.multiply(self.positive, 1 - self.slope, dtype=gy.dtype)
         gx += self.slope
         gx *= gy
         return gx
@@ -123,6 +133,14 @@ class LeakyReLU(Function):
         slope = get_array_module(self.positive).multiply(self.positive, 1 - self.slope, dtype=x.dtype)
         slope += self.slope
         return gy * slope
+
+
+# LeakyReLU on the GPU (minigrad/kernels.py): the same values as the NumPy passes above
+LEAKY_RELU = kernels.Kernel("T x, T slope", "bool positive, T y",
+                            "positive = x > 0;\n    y = positive ? x : x * slope;", "minigrad_leaky_relu")
+LEAKY_RELU_GRADIENT = kernels.Kernel(
+    "T gy, bool positive, T slope, T one_minus_slope", "T gx",
+    "gx = ((T)positive * one_minus_slope + slope) * gy;", "minigrad_leaky_relu_gradient")
 
 
 class Softplus(Function):

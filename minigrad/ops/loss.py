@@ -13,7 +13,7 @@ backward_graph writes each closed-form gradient with ops on the logits or probab
 """
 import numpy
 
-from .. import backend, host_access
+from .. import backend, host_access, kernels
 from ..backend import get_array_module
 from ..tensor import Function
 from .elementwise import stable_sigmoid
@@ -93,14 +93,35 @@ class BinaryCrossEntropyWithLogits(Function):
         xp = get_array_module(x)
         self.x = x
         self.t = as_targets(self.targets, x, "binary_cross_entropy_with_logits")
-        losses = xp.maximum(x, 0) - x * self.t + xp.log1p(xp.exp(-xp.abs(x)))
+        if kernels.fused(x):  # one launch on the GPU, not eight
+            losses = xp.empty_like(x)
+            BCE_WITH_LOGITS(x, self.t, losses)
+        else:
+            losses = xp.maximum(x, 0) - x * self.t + xp.log1p(xp.exp(-xp.abs(x)))
         return reduce(losses, self.reduction)
 
     def backward(self, gy):
+        if kernels.fused(gy):  # one launch, not ten
+            count = self.x.size if self.reduction == "mean" else 1
+            gx = get_array_module(gy).empty_like(self.x)
+            BCE_WITH_LOGITS_GRADIENT(self.x, self.t, gy, count, gx)
+            return gx
         return spread(gy, self.x.shape, self.reduction) * (stable_sigmoid(self.x) - self.t)
 
     def backward_graph(self, gy, x, y):
         return spread_tensor(gy, x.shape, self.reduction) * (x.sigmoid() - self.t)
+
+
+# The same formulas as one kernel each on the GPU (minigrad/kernels.py); gy is the mean's,
+# the sum's (count 1) or, with reduction "none", each element's upstream gradient.
+BCE_WITH_LOGITS = kernels.Kernel(
+    "T x, T t", "T loss", "loss = (x > 0 ? x : (T)0) - x * t + log1p(exp(-fabs(x)));",
+    "minigrad_bce_with_logits")
+BCE_WITH_LOGITS_GRADIENT = kernels.Kernel(
+    "T x, T t, T gy, T count", "T gx",
+    """const T e = exp(-fabs(x));  // σ(x) = 1/(1 + e^−x), or e^x/(1 + e^x) below 0: no overflow
+    gx = gy / count * ((x >= 0 ? (T)1 : e) / (1 + e) - t);""",
+    "minigrad_bce_with_logits_gradient")
 
 
 class BinaryCrossEntropy(Function):

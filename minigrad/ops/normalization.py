@@ -12,6 +12,7 @@ LayerNorm's are per sample, over every axis but the first.
 For second derivatives (backward_graph) x̂ and inv_std are recomputed from x with ops
 (`standardize`), so that the gradient's dependence on x through them is differentiated.
 """
+from .. import kernels
 from ..backend import backend_of, get_array_module
 from ..tensor import Function
 
@@ -91,6 +92,8 @@ class BatchNorm(Function):
             if m < 2:
                 raise ValueError(f"batch_norm: training needs more than one value per channel "
                                  f"to compute a variance; got input of shape {x.shape}")
+            if self._fused(x, gamma_beta):
+                return self._fused_forward(x, gamma_beta, per_channel, m)
             mean = channel_sum(x) / m
             centred = x - mean.reshape(per_channel)
             var = channel_dot(centred, centred) / m
@@ -112,10 +115,16 @@ class BatchNorm(Function):
 
     def backward(self, gy):
         x_hat, per_channel = self.x_hat, (1, -1) + (1,) * (gy.ndim - 2)
-        scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std  # γ·inv_std
         if self.training or self.gamma is not None:
             sum_gy, sum_gy_x_hat = channel_sum(gy), channel_dot(gy, x_hat)
         gx = None
+        if self.needs_input_grad[0] and self.training and self._fused(gy, (self.gamma,)):
+            gamma = 1 if self.gamma is None else self.gamma.reshape(per_channel)
+            gx = get_array_module(gy).empty_like(x_hat)
+            BATCH_NORM_INPUT_GRADIENT(gy, x_hat, sum_gy.reshape(per_channel), sum_gy_x_hat.reshape(per_channel),
+                                      gamma, self.inv_std.reshape(per_channel), gy.size // gy.shape[1], gx)
+            return gx if self.gamma is None else (gx, sum_gy_x_hat, sum_gy)
+        scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std  # γ·inv_std
         if self.needs_input_grad[0] and self.training:
             # gx = γ·inv_std·(gy − Σgy/M − x̂·Σ(gy·x̂)/M), in four passes over memory
             m = gy.size // gy.shape[1]
@@ -128,6 +137,32 @@ class BatchNorm(Function):
         if self.gamma is None:
             return gx
         return gx, sum_gy_x_hat, sum_gy
+
+    def _fused(self, x, arrays):
+        """Whether to take the GPU's route (minigrad/kernels.py): one dtype for all."""
+        arrays = (*arrays, self.running_mean, self.running_var)
+        return kernels.fused(x) and all(a is None or a.dtype == x.dtype for a in arrays)
+
+    def _fused_forward(self, x, gamma_beta, per_channel, m):
+        """forward in training, in 7 launches rather than about 19: the statistics of each
+        channel in one kernel, x̂ and y in another."""
+        xp = get_array_module(x)
+        mean = channel_sum(x) / m
+        centred = x - mean.reshape(per_channel)
+        sum_sq = channel_dot(centred, centred)
+        inv_std = xp.empty_like(mean)
+        running = (self.running_mean, self.running_var)
+        if running[0] is None or running[1] is None:
+            running = (xp.empty_like(mean), xp.empty_like(mean))  # updated, then dropped
+        BATCH_STATISTICS(mean, sum_sq, m, self.eps, 1 - self.momentum, self.momentum, m / (m - 1),
+                         inv_std, *running)
+        gamma, beta = gamma_beta if gamma_beta else (1, 0)
+        x_hat, y = centred, xp.empty_like(centred)
+        NORMALIZE_AND_SCALE(inv_std.reshape(per_channel), gamma if not gamma_beta else gamma.reshape(per_channel),
+                            beta if not gamma_beta else beta.reshape(per_channel), x_hat, y)
+        self.x_hat, self.inv_std = x_hat, inv_std
+        self.gamma = gamma_beta[0] if gamma_beta else None
+        return y if gamma_beta else x_hat
 
     def backward_graph(self, gy, x, *gamma_beta, y):
         per_channel = (1, -1) + (1,) * (x.ndim - 2)
@@ -144,6 +179,28 @@ class BatchNorm(Function):
         if not gamma_beta:
             return gx
         return gx, (gy * x_hat).sum(axis=axes), gy.sum(axis=axes)
+
+
+# The training route on the GPU, each kernel the same arithmetic, in the same order, as the
+# NumPy passes above (bit for bit on the CPU; the GPU may fuse a multiply-add).
+BATCH_STATISTICS = kernels.Kernel(
+    "T mean, T sum_sq, T m, T eps, T keep, T momentum, T unbiased", "T inv_std, T running_mean, T running_var",
+    """const T var = sum_sq / m;
+    inv_std = (T)1 / sqrt(var + eps);
+    running_mean = running_mean * keep + momentum * mean;
+    running_var = running_var * keep + momentum * (var * unbiased);""",
+    "minigrad_batch_statistics")
+
+NORMALIZE_AND_SCALE = kernels.Kernel(
+    "T inv_std, T gamma, T beta", "T x_hat, T y",
+    """x_hat = x_hat * inv_std;
+    y = x_hat * gamma + beta;""",
+    "minigrad_normalize_and_scale")
+
+BATCH_NORM_INPUT_GRADIENT = kernels.Kernel(
+    "T gy, T x_hat, T sum_gy, T sum_gy_x_hat, T gamma, T inv_std, T m", "T gx",
+    "gx = ((x_hat * (-sum_gy_x_hat / m) + gy) - sum_gy / m) * (gamma * inv_std);",
+    "minigrad_batch_norm_input_gradient")
 
 
 class LayerNorm(Function):

@@ -1,0 +1,185 @@
+"""The fused kernels (minigrad/kernels.py) against the NumPy code they replace.
+
+Every op with a kernel runs its forward and backward three ways on the same inputs:
+NumPy's route; the kernels' route on the CPU (kernels.emulated(): each kernel's own CUDA
+body compiled by g++); and, where CuPy has a GPU, the kernels on the GPU. The kernels do
+the same arithmetic in the same order as the NumPy passes, so on the CPU they must agree
+bit for bit, but for two routes that group their sums differently (a convolution's one
+matrix product, against one per tap) and the transcendental functions of the loss (the C
+library's against NumPy's own). Each kernel's body is also compiled for a GPU by nvcc,
+where nvcc is installed.
+"""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import minigrad
+from minigrad import backend as mg_backend
+from minigrad import functional as F
+from minigrad import kernels, nn, optim
+
+rng = np.random.default_rng(0)
+needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                                    reason="no C++ compiler to run the kernels on the CPU")
+
+
+def grads_of(fn, arrays, backend_name, dtype):
+    """fn's outputs and the gradients of Σ outputs·weights w.r.t. every input, as host arrays."""
+    tensors = [minigrad.tensor(a, requires_grad=True, dtype=dtype, backend=backend_name) for a in arrays]
+    outputs = fn(*tensors)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    loss = None
+    for i, y in enumerate(outputs):
+        weights = minigrad.tensor(np.random.default_rng(i).standard_normal(y.shape), dtype=dtype,
+                                  backend=backend_name)
+        term = (y * weights).sum()
+        loss = term if loss is None else loss + term
+    loss.backward()
+    return [y.numpy() for y in outputs] + [mg_backend.to_numpy(t.grad) for t in tensors]
+
+
+def batch_norm_case(shape, affine, nhwc=False):
+    def run(x, *gamma_beta):
+        if nhwc:  # x as a convolution leaves it: NCHW-shaped, channels-last memory
+            x = x.transpose((0, 2, 3, 1)).transpose((0, 3, 1, 2))
+        running = [mg_backend.backend_module(x.device).zeros(shape[1], dtype=x.dtype),
+                   mg_backend.backend_module(x.device).ones(shape[1], dtype=x.dtype)]
+        gamma, beta = gamma_beta if affine else (None, None)
+        y = F.batch_norm(x, gamma, beta, *running, training=True)
+        return y, minigrad.tensor(running[0]), minigrad.tensor(running[1])
+    shapes = [shape] + ([(shape[1],), (shape[1],)] if affine else [])
+    return run, shapes
+
+
+def leaky(slope):
+    return lambda x: F.leaky_relu(x, slope)
+
+
+def bce(reduction, array_targets):
+    targets = rng.random((6, 3)) if array_targets else 1.0
+
+    def run(x):
+        t = minigrad.tensor(targets, dtype=x.dtype, backend=x.device) if array_targets else targets
+        y = F.binary_cross_entropy_with_logits(x * 4, t, reduction=reduction)
+        return y if reduction != "none" else y.sum()
+    return run, [(6, 3)]
+
+
+# name -> (fn, input shapes, whether the kernels' route equals NumPy's bit for bit on the CPU)
+CASES = {
+    "conv2d stride 2, C ≥ 16": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+                                [(2, 16, 8, 8), (5, 16, 4, 4), (5,)], False),
+    "conv2d 3×3, C < 16": (lambda x, w: F.conv2d(x, w, padding=1), [(2, 3, 5, 6), (4, 3, 3, 3)], True),
+    "conv_transpose2d stride 2": (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1),
+                                  [(2, 6, 4, 4), (6, 16, 4, 4), (16,)], False),
+    "conv_transpose2d output_padding, C < 16": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=3, padding=1, output_padding=2),
+        [(2, 4, 3, 2), (4, 5, 5, 2)], True),
+    "batch_norm (N, C)": (*batch_norm_case((7, 5), affine=True), True),
+    "batch_norm (N, C, H, W)": (*batch_norm_case((3, 4, 5, 2), affine=True), True),
+    "batch_norm channels-last memory": (*batch_norm_case((3, 4, 5, 2), affine=True, nhwc=True), True),
+    "batch_norm without γ, β": (*batch_norm_case((3, 4, 5, 2), affine=False), True),
+    "leaky_relu 0.2": (leaky(0.2), [(4, 5)], True),
+    "leaky_relu 1.5": (leaky(1.5), [(4, 5)], True),
+    "bce_with_logits mean": (*bce("mean", False), False),
+    "bce_with_logits sum, array targets": (*bce("sum", True), False),
+    "bce_with_logits none": (*bce("none", True), False),
+}
+
+
+def on_the_cpu(backend):
+    if backend == "cupy":
+        pytest.skip("kernels.emulated() runs the kernels on the CPU backends")
+
+
+def inputs_of(shapes):
+    return [rng.standard_normal(shape) for shape in shapes]
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kernels_route_on_the_cpu_equals_numpys(name, dtype, backend):
+    on_the_cpu(backend)
+    fn, shapes, exact = CASES[name]
+    arrays = inputs_of(shapes)
+    expected = grads_of(fn, arrays, backend, dtype)
+    with kernels.emulated():
+        got = grads_of(fn, arrays, backend, dtype)
+    for e, g in zip(expected, got):
+        if exact:
+            np.testing.assert_array_equal(g, e)
+        else:
+            np.testing.assert_allclose(g, e, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not mg_backend.cupy_available(), reason=f"no CuPy GPU: {mg_backend._cupy_error}")
+@pytest.mark.parametrize("name", CASES)
+def test_kernels_on_the_gpu_equal_numpys_route(name):
+    fn, shapes, _ = CASES[name]
+    arrays = inputs_of(shapes)
+    for e, g in zip(grads_of(fn, arrays, "numpy", "float64"), grads_of(fn, arrays, "cupy", "float64")):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
+def train_a_little(backend_name, capturable, steps=3):
+    """A module's parameters after Adam steps and their moving average: both use kernels."""
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Dense(5, 4), nn.LeakyReLU(0.2), nn.Dense(4, 1)).to(backend_name)
+    adam = optim.Adam(model.parameters(), lr=0.01, betas=(0.5, 0.999), capturable=capturable)
+    average = nn.ExponentialMovingAverage(model, 0.9, capturable=capturable)
+    x = minigrad.tensor(np.random.default_rng(1).standard_normal((8, 5)), dtype=minigrad.float32,
+                        backend=backend_name)
+    for _ in range(steps):
+        adam.zero_grad()
+        (model(x) ** 2).mean().backward()
+        adam.step()
+        average.update()
+    return [p.numpy() for p in model.parameters()] + [p.numpy() for p in average.average.parameters()]
+
+
+@needs_compiler
+@pytest.mark.parametrize("capturable", [False, True], ids=["eager", "capturable"])
+def test_adam_and_the_moving_average_kernels_equal_numpys_passes(capturable, backend):
+    on_the_cpu(backend)
+    expected = train_a_little(backend, capturable)
+    with kernels.emulated():
+        got = train_a_little(backend, capturable)
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_every_op_with_a_kernel_is_tested_here():
+    tested = {"minigrad_col2im", "minigrad_batch_statistics", "minigrad_normalize_and_scale",
+              "minigrad_batch_norm_input_gradient", "minigrad_leaky_relu",
+              "minigrad_leaky_relu_gradient", "minigrad_bce_with_logits",
+              "minigrad_bce_with_logits_gradient", "minigrad_adam", "minigrad_adam_scalars",
+              "minigrad_capturable_adam", "minigrad_move_towards"}
+    assert {k.name for k in kernels.Kernel.every} == tested
+
+
+def test_a_kernel_is_refused_the_wrong_number_of_arguments():
+    from minigrad.nn.averaging import MOVE_TOWARDS
+    with pytest.raises(TypeError, match="minigrad_move_towards: takes 3 inputs and 1 outputs, got 2"):
+        MOVE_TOWARDS(np.zeros(3), np.zeros(3))
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc to compile the kernels for a GPU")
+@pytest.mark.parametrize("ctype", ["float", "double"])
+def test_every_kernel_compiles_for_a_gpu(tmp_path, ctype, backend):
+    """Each body in the loop CuPy's ElementwiseKernel puts it in (approximately: the real one
+    is CuPy's, checked on a GPU by the test above)."""
+    if backend != "numpy":
+        pytest.skip("the same source on every backend: compiled once, under numpy")
+    units = [kernels.RAW]
+    for number, kernel in enumerate(kernels.Kernel.every):
+        shapes = ["array"] * (len(kernel.inputs) + len(kernel.outputs))
+        units.append(f"namespace k{number} {{\n{kernels.kernel_source(kernel, ctype, shapes, 'gpu')}}}\n")
+    source = tmp_path / "kernels.cu"
+    source.write_text("#include <cstddef>\n" + "".join(units))
+    done = subprocess.run(["nvcc", "-c", "-arch=sm_80", str(source), "-o", str(tmp_path / "kernels.o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
