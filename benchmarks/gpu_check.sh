@@ -17,9 +17,11 @@
 #      batch 64, four ways side by side: ours eager, ours captured, PyTorch CUDA eager,
 #      PyTorch with CUDA graphs (targets, docs/performance.md: captured at most 1.0x PyTorch
 #      eager for every model; the DCGAN's at most 0.5x, and within 1.5x of PyTorch's graphs)
-#   5. the whole default DCGAN run (10,000 iterations, grids and checkpoints included), timed
+#   5. the DCGAN's and the vanilla GAN's step again, eager and captured, without the fused
+#      kernels (MINIGRAD_FUSED_KERNELS=0, minigrad/kernels.py): what the kernels save
+#   6. the whole default DCGAN run (10,000 iterations, grids and checkpoints included), timed
 #      (target: under 60 s)
-#   6. benchmarks/gpu_profile.py on the DCGAN: host against GPU time, the top host functions
+#   7. benchmarks/gpu_profile.py on the DCGAN: host against GPU time, the top host functions
 #
 # MNIST: $DATA_DIR (default: the loader's own search, $MINIGRAD_DATA then the user cache). A
 # device machine gets only the checkout and reaches no network, so copy the four files into
@@ -49,13 +51,15 @@ fi
 if [ $rehearsal = 1 ]; then
   backend=numpy; tests=(tests/test_gpu.py tests/test_capture.py); train=(--dry-run)
   bench=(--models gan --batch-sizes 8 --steps 2 --warmup 1 --rounds 1 --capture); full=(--dry-run)
-  limit_tests=120 limit_train=120 limit_bench=120 limit_full=120
+  unfused=(--models gan --batch-sizes 8 --steps 2 --warmup 1 --rounds 1 --capture)
+  limit_tests=120 limit_train=120 limit_bench=120 limit_unfused=120 limit_full=120
 else
   backend=cupy; tests=(tests); train=(--iterations 100 --log-every 50 --sample-every 100 --checkpoint-every 100)
   bench=(--compare-torch --capture --batch-sizes 64 --steps 20 --warmup 5 --rounds 4
          --models dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved)  # a row is printed as it is measured
+  unfused=(--capture --batch-sizes 64 --steps 20 --warmup 5 --rounds 4 --models dcgan,gan)
   full=()  # the default run: 10,000 iterations
-  limit_tests=150 limit_train=12 limit_bench=180 limit_full=90 limit_profile=44  # 150 + 8·12 + 180 + 90 + 44 = 560 s
+  limit_tests=140 limit_train=12 limit_bench=170 limit_unfused=40 limit_full=80 limit_profile=34  # 140 + 8·12 + 170 + 40 + 80 + 34 = 560 s
   "$PYTHON" -c "import xdist" 2>/dev/null && tests=(-n "${WORKERS:-8}" "${tests[@]}")
   if ! reason=$("$PYTHON" -c "from minigrad import backend
 if not backend.cupy_available(): print(backend._cupy_error); raise SystemExit(1)" 2>&1); then
@@ -102,6 +106,8 @@ done
 stage "Training: dcgan eager" $limit_train "$PYTHON" examples/dcgan.py --backend "$backend" --capture off \
       "${data[@]}" --out "$runs/dcgan-eager" "${train[@]}"
 stage "Training step against PyTorch" $limit_bench "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${bench[@]}"
+stage "Training step without the fused kernels" $limit_unfused env MINIGRAD_FUSED_KERNELS=0 \
+      "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${unfused[@]}"
 wall_time=(-c "import subprocess, sys, time; start = time.perf_counter(); status = subprocess.call(sys.argv[1:])
 print(f'wall time: {time.perf_counter() - start:.1f} s'); sys.exit(status)")
 stage "The whole default DCGAN run" $limit_full "$PYTHON" "${wall_time[@]}" "$PYTHON" examples/dcgan.py \

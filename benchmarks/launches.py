@@ -1,0 +1,158 @@
+"""Count the array operations of one training step, and say which code issues them.
+
+    python benchmarks/launches.py                        # every model, batch 64, both routes
+    python benchmarks/launches.py --models dcgan --top 15
+
+On CuPy each array operation (an elementwise pass, a reduction, a matrix product, a copy, a
+fill) is at least one kernel launch. Eagerly, each launch costs the host several
+microseconds. In a captured CUDA graph the host cost is gone, but each kernel node still
+costs the GPU a microsecond or two, which adds up when the kernels themselves are tiny, as
+they are at batch 64. So the count is what fusing kernels can still save, whether or not the
+step is captured. It is counted on the CPU, with no GPU: the step runs on the "strict"
+backend (NumPy arrays that behave as CuPy's, minigrad/strict.py), and every outermost NumPy
+call on its arrays counts once, as does every fused kernel (minigrad/kernels.py). A view (a
+reshape, a transpose, basic slicing) costs no launch and is not counted. Each operation is
+charged to the innermost minigrad function that called it.
+
+Two columns: the step as the CPU runs it (NumPy's route), and as the GPU runs it, with the
+fused kernels (the kernels' route, run on the CPU by kernels.emulated(), which needs g++).
+The count is a proxy: CuPy launches more than one kernel for some operations (a matrix
+product, a reduction by CUB).
+"""
+import argparse
+import collections
+import contextlib
+import os
+import sys
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
+
+import gan_step  # noqa: E402
+import numpy  # noqa: E402
+from minigrad import kernels  # noqa: E402
+from minigrad import strict as strict_module  # noqa: E402
+
+MINIGRAD = os.path.join(ROOT, "minigrad") + os.sep
+NOT_CALLERS = (strict_module.__file__, os.path.join(MINIGRAD, "backend.py"))
+
+
+class Counter:
+    """Counts the outermost array operations, by the minigrad function that called them."""
+
+    def __init__(self):
+        self.by_caller = collections.Counter()
+        self.depth = threading.local()
+
+    def wrap(self, function):
+        counter = self
+
+        def counted(*args, **kwargs):
+            depth = getattr(counter.depth, "value", 0)
+            if depth == 0:
+                counter.by_caller[caller()] += 1
+            counter.depth.value = depth + 1
+            try:
+                return function(*args, **kwargs)
+            finally:
+                counter.depth.value = depth
+        return counted
+
+    def install(self):
+        """Count StrictArray's ufuncs, NumPy functions, copies and fancy indexing, and the
+        strict module's functions (zeros, full, ...)."""
+        array = strict_module.StrictArray
+        array.__array_ufunc__ = self.wrap(array.__array_ufunc__)
+        array.__array_function__ = self.wrap(array.__array_function__)
+        for name in ("copy", "astype", "fill"):
+            setattr(array, name, self.wrap(getattr(strict_module.numpy.ndarray, name)))
+        setitem, getitem = array.__setitem__, array.__getitem__
+        array.__setitem__ = self.wrap(setitem)
+        counted_getitem = self.wrap(getitem)
+        array.__getitem__ = lambda a, index: (counted_getitem(a, index) if is_gather(index)
+                                              else getitem(a, index))
+        module_getattr = strict_module._StrictModule.__getattr__
+
+        def counted_attribute(module, name):
+            attr = module_getattr(module, name)
+            plain = isinstance(attr, (type, numpy.ufunc)) or not callable(attr)  # ufuncs: counted above
+            return attr if plain else self.wrap(attr)
+        strict_module._StrictModule.__getattr__ = counted_attribute
+        kernels.Kernel.__call__ = self.wrap(kernels.Kernel.__call__)
+
+
+def is_gather(index):
+    """Whether indexing with `index` gathers (a kernel) rather than makes a view."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(part, "shape") or isinstance(part, list) for part in parts)
+
+
+def caller():
+    """'module.function' of the innermost minigrad frame outside the backend's own code."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(MINIGRAD) and path not in NOT_CALLERS:
+            module = os.path.relpath(path, MINIGRAD)[:-3].replace(os.sep, ".")
+            return f"{module}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "(outside minigrad)"
+
+
+def count_step(model, batch_size, steps, gpu_route, warmup=2):
+    counter = Counter()
+    with kernels.emulated() if gpu_route else contextlib.nullcontext():
+        step, _, _ = gan_step.make_ours(model, batch_size, "strict")
+        for _ in range(warmup):  # optimizer state made, as in a long run
+            step()
+        counter.install()
+        try:
+            for _ in range(steps):
+                step()
+        finally:
+            uninstall()
+    return {name: count / steps for name, count in counter.by_caller.items()}
+
+
+ORIGINAL = {name: strict_module.StrictArray.__dict__.get(name) for name in
+            ("__array_ufunc__", "__array_function__", "copy", "astype", "fill", "__setitem__",
+             "__getitem__")}
+ORIGINAL_GETATTR = strict_module._StrictModule.__getattr__
+ORIGINAL_KERNEL_CALL = kernels.Kernel.__call__
+
+
+def uninstall():
+    for name, value in ORIGINAL.items():
+        if value is None:
+            delattr(strict_module.StrictArray, name)
+        else:
+            setattr(strict_module.StrictArray, name, value)
+    strict_module._StrictModule.__getattr__ = ORIGINAL_GETATTR
+    kernels.Kernel.__call__ = ORIGINAL_KERNEL_CALL
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=1, help="counted steps (the mean is shown)")
+    parser.add_argument("--top", type=int, default=0, help="list each model's N busiest callers")
+    args = parser.parse_args(argv)
+    print(f"Array operations (≈ kernel launches on CuPy) per training step, batch {args.batch_size}:\n")
+    print("| model | NumPy's route | the GPU's route (fused kernels) | saved |")
+    print("| --- | ---: | ---: | ---: |")
+    details = []
+    for model in args.models.split(","):
+        cpu, gpu = (count_step(model, args.batch_size, args.steps, route) for route in (False, True))
+        cpu_total, gpu_total = sum(cpu.values()), sum(gpu.values())
+        print(f"| {model} | {cpu_total:.0f} | {gpu_total:.0f} | {1 - gpu_total / cpu_total:.0%} |", flush=True)
+        details.append((model, gpu))
+    for model, counts in details if args.top else ():
+        print(f"\n{model}, the GPU's route: the {args.top} busiest callers")
+        for name, count in sorted(counts.items(), key=lambda item: -item[1])[:args.top]:
+            print(f"  {count:7.0f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
