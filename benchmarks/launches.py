@@ -2,6 +2,7 @@
 
     python benchmarks/launches.py                        # every model, batch 64, both routes
     python benchmarks/launches.py --models dcgan --top 15
+    python benchmarks/launches.py --also-only-in minigrad.optim   # + a column: Adam's kernels only
 
 On CuPy each array operation (an elementwise pass, a reduction, a matrix product, a copy, a
 fill) is at least one kernel launch. Eagerly, each launch costs the host several
@@ -100,9 +101,22 @@ def caller():
     return "(outside minigrad)"
 
 
-def count_step(model, batch_size, steps, gpu_route, warmup=2):
+@contextlib.contextmanager
+def kernels_only_in(modules):
+    """The GPU's route only for the ops of `modules` (e.g. minigrad.optim): what the others'
+    kernels save."""
+    fused = kernels.fused
+    kernels.fused = lambda x: sys._getframe(1).f_globals["__name__"] in modules and fused(x)
+    try:
+        yield
+    finally:
+        kernels.fused = fused
+
+
+def count_step(model, batch_size, steps, gpu_route, only_in=None, warmup=2):
     counter = Counter()
-    with kernels.emulated() if gpu_route else contextlib.nullcontext():
+    with kernels.emulated() if gpu_route else contextlib.nullcontext(), \
+            kernels_only_in(only_in) if only_in else contextlib.nullcontext():
         step, _, _ = gan_step.make_ours(model, batch_size, "strict")
         for _ in range(warmup):  # optimizer state made, as in a long run
             step()
@@ -138,15 +152,23 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=1, help="counted steps (the mean is shown)")
     parser.add_argument("--top", type=int, default=0, help="list each model's N busiest callers")
+    parser.add_argument("--also-only-in", default="",
+                        help="comma-separated modules (minigrad.optim): a column with only their kernels")
     args = parser.parse_args(argv)
+    only_in = [m for m in args.also_only_in.split(",") if m]
     print(f"Array operations (≈ kernel launches on CuPy) per training step, batch {args.batch_size}:\n")
-    print("| model | NumPy's route | the GPU's route (fused kernels) | saved |")
-    print("| --- | ---: | ---: | ---: |")
+    middle = f" the GPU's route, kernels of {', '.join(only_in)} only |" if only_in else ""
+    print(f"| model | NumPy's route |{middle} the GPU's route (all fused kernels) | saved |")
+    print("| --- | ---: |" + (" ---: |" if only_in else "") + " ---: | ---: |")
     details = []
     for model in args.models.split(","):
         cpu, gpu = (count_step(model, args.batch_size, args.steps, route) for route in (False, True))
         cpu_total, gpu_total = sum(cpu.values()), sum(gpu.values())
-        print(f"| {model} | {cpu_total:.0f} | {gpu_total:.0f} | {1 - gpu_total / cpu_total:.0%} |", flush=True)
+        column = ""
+        if only_in:
+            column = f" {sum(count_step(model, args.batch_size, args.steps, True, only_in).values()):.0f} |"
+        print(f"| {model} | {cpu_total:.0f} |{column} {gpu_total:.0f} | {1 - gpu_total / cpu_total:.0%} |",
+              flush=True)
         details.append((model, gpu))
     for model, counts in details if args.top else ():
         print(f"\n{model}, the GPU's route: the {args.top} busiest callers")
