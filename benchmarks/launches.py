@@ -12,7 +12,8 @@ they are at batch 64. So the count is what fusing kernels can still save, whethe
 step is captured. It is counted on the CPU, with no GPU: the step runs on the "strict"
 backend (NumPy arrays that behave as CuPy's, minigrad/strict.py), and every outermost NumPy
 call on its arrays counts once, as does every fused kernel (minigrad/kernels.py). A view (a
-reshape, a transpose, basic slicing) costs no launch and is not counted. Each operation is
+reshape, a transpose, basic slicing) or an allocation (empty) costs no launch and is not
+counted, nor is an astype or ascontiguousarray that returns its input. Each operation is
 charged to the innermost minigrad function that called it.
 
 Two columns: the step as the CPU runs it (NumPy's route), and as the GPU runs it, with the
@@ -46,12 +47,12 @@ class Counter:
         self.by_caller = collections.Counter()
         self.depth = threading.local()
 
-    def wrap(self, function):
+    def wrap(self, function, name=None):
         counter = self
 
         def counted(*args, **kwargs):
             depth = getattr(counter.depth, "value", 0)
-            if depth == 0:
+            if depth == 0 and launches(name, args, kwargs):
                 counter.by_caller[caller()] += 1
             counter.depth.value = depth + 1
             try:
@@ -65,9 +66,10 @@ class Counter:
         strict module's functions (zeros, full, ...)."""
         array = strict_module.StrictArray
         array.__array_ufunc__ = self.wrap(array.__array_ufunc__)
-        array.__array_function__ = self.wrap(array.__array_function__)
+        function = self.wrap(array.__array_function__, "__array_function__")
+        array.__array_function__ = function
         for name in ("copy", "astype", "fill"):
-            setattr(array, name, self.wrap(getattr(strict_module.numpy.ndarray, name)))
+            setattr(array, name, self.wrap(getattr(strict_module.numpy.ndarray, name), name))
         setitem, getitem = array.__setitem__, array.__getitem__
         array.__setitem__ = self.wrap(setitem)
         counted_getitem = self.wrap(getitem)
@@ -78,9 +80,31 @@ class Counter:
         def counted_attribute(module, name):
             attr = module_getattr(module, name)
             plain = isinstance(attr, (type, numpy.ufunc)) or not callable(attr)  # ufuncs: counted above
-            return attr if plain else self.wrap(attr)
+            return attr if plain else self.wrap(attr, name)
         strict_module._StrictModule.__getattr__ = counted_attribute
         kernels.Kernel.__call__ = self.wrap(kernels.Kernel.__call__)
+
+
+NO_KERNEL = {"empty", "empty_like", "broadcast_to", "transpose", "moveaxis", "swapaxes",
+             "expand_dims", "squeeze", "as_strided", "result_type", "shape", "ndim"}  # views, allocations
+
+
+def launches(name, args, kwargs):
+    """Whether the call `name`(*args) launches a kernel on CuPy (None: a ufunc, always)."""
+    if name == "__array_function__":  # (self, func, types, args, kwargs): a NumPy function
+        name, args = args[1].__name__, args[3]
+    if name in NO_KERNEL:
+        return False
+    if name == "astype":  # (array, dtype, ..., copy=True)
+        return kwargs.get("copy", True) or numpy.dtype(args[1]) != args[0].dtype
+    if name in ("ascontiguousarray", "asarray"):  # a copy only when it must
+        source = args[0]
+        dtype = kwargs.get("dtype", args[1] if len(args) > 1 else None)
+        if not isinstance(source, strict_module.StrictArray):
+            return True  # host data copied in
+        same_dtype = dtype is None or numpy.dtype(dtype) == source.dtype
+        return not (same_dtype and (name == "asarray" or source.flags.c_contiguous))
+    return True
 
 
 def is_gather(index):
