@@ -67,16 +67,28 @@ def bce(reduction, array_targets):
     return run, [(6, 3)]
 
 
+def penalty_gradient(x, w):
+    """A gradient penalty's second derivatives (WGAN-GP): through Conv2DWeightGrad and the
+    convolutions that differentiate a convolution's gradient."""
+    y = F.leaky_relu(F.conv2d(x, w, stride=2, padding=1), 0.2)
+    (gx,) = minigrad.grad((y * y).sum(), [x], create_graph=True)
+    return gx
+
+
 # name -> (fn, input shapes, whether the kernels' route equals NumPy's bit for bit on the CPU)
 CASES = {
     "conv2d stride 2, C ≥ 16": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
                                 [(2, 16, 8, 8), (5, 16, 4, 4), (5,)], False),
-    "conv2d 3×3, C < 16": (lambda x, w: F.conv2d(x, w, padding=1), [(2, 3, 5, 6), (4, 3, 3, 3)], True),
+    "conv2d 3×3, C < 16": (lambda x, w: F.conv2d(x, w, padding=(2, 1)), [(2, 3, 5, 6), (4, 3, 3, 3)], True),
+    "conv2d stride 3, no padding, on channels-last memory": (
+        lambda x, w: F.conv2d(x.transpose((0, 2, 3, 1)).transpose((0, 3, 1, 2)), w, stride=3),
+        [(2, 3, 8, 7), (4, 3, 2, 3)], True),
     "conv_transpose2d stride 2": (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1),
                                   [(2, 6, 4, 4), (6, 16, 4, 4), (16,)], False),
     "conv_transpose2d output_padding, C < 16": (
         lambda x, w: F.conv_transpose2d(x, w, stride=3, padding=1, output_padding=2),
         [(2, 4, 3, 2), (4, 5, 5, 2)], True),
+    "second derivatives of conv2d": (penalty_gradient, [(2, 3, 6, 6), (4, 3, 4, 4)], True),
     "batch_norm (N, C)": (*batch_norm_case((7, 5), affine=True), True),
     "batch_norm (N, C, H, W)": (*batch_norm_case((3, 4, 5, 2), affine=True), True),
     "batch_norm channels-last memory": (*batch_norm_case((3, 4, 5, 2), affine=True, nhwc=True), True),
@@ -153,7 +165,7 @@ def test_adam_and_the_moving_average_kernels_equal_numpys_passes(capturable, bac
 
 
 def test_every_op_with_a_kernel_is_tested_here():
-    tested = {"minigrad_col2im", "minigrad_batch_statistics", "minigrad_normalize_and_scale",
+    tested = {"minigrad_col2im", "minigrad_im2col", "minigrad_batch_statistics", "minigrad_normalize_and_scale",
               "minigrad_batch_norm_input_gradient", "minigrad_leaky_relu",
               "minigrad_leaky_relu_gradient", "minigrad_bce_with_logits",
               "minigrad_bce_with_logits_gradient", "minigrad_adam", "minigrad_adam_scalars",

@@ -67,6 +67,40 @@ def im2col(image, kernel, stride, out_hw):
     return xp.ascontiguousarray(windows).reshape(n * oh * ow, kh * kw * c)
 
 
+def padded_im2col(x, pads, kernel, stride, out_hw):
+    """im2col of x (N, C, H, W) padded by `pads` (negative: cropped): on the GPU one kernel
+    (IM2COL) that reads x where it lies and writes zeros for the padding, rather than three
+    launches (the zeros, the padded copy, the columns' copy)."""
+    if not kernels.fused(x):
+        return im2col(to_padded_nhwc(x, pads), kernel, stride, out_hw)
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, c, h, w = x.shape
+    cols = xp.empty((n * oh * ow, kh * kw * c), dtype=x.dtype)
+    IM2COL(x, c, h, w, kh, kw, sh, sw, oh, ow, pads[0], pads[2], cols)
+    return cols
+
+
+IM2COL = kernels.Kernel(
+    "raw T x, int32 c, int32 h, int32 w, int32 kh, int32 kw, int32 sh, int32 sw, int32 oh, "
+    "int32 ow, int32 top, int32 left", "T cols",
+    """// entry (row, col) of the columns: row = (b, oy, ox), col = (ki, kj, ch); it copies
+    // pixel (oy·sh + ki − top, ox·sw + kj − left) of channel ch of image b, or 0 in the padding
+    const ptrdiff_t width = (ptrdiff_t)kh * kw * c;
+    const ptrdiff_t row = i / width;
+    const int col = i % width;
+    const int ch = col % c;
+    const int kj = (col / c) % kw;
+    const int ki = col / (c * kw);
+    const int ox = row % ow;
+    const int oy = (row / ow) % oh;
+    const ptrdiff_t b = row / ((ptrdiff_t)ow * oh);
+    const int py = oy * sh + ki - top;
+    const int px = ox * sw + kj - left;
+    cols = (py >= 0 && py < h && px >= 0 && px < w) ? x[((b * c + ch) * h + py) * w + px] : (T)0;""",
+    "minigrad_im2col")
+
+
 def col2im(cols, image_shape, kernel, stride, out_hw):
     """The adjoint of im2col: a channels-last image (N, Hp, Wp, C) in which every entry of
     `cols` is added back onto the pixel im2col copied it from (overlapping windows add up).
@@ -183,7 +217,7 @@ class Conv2D(Function):
         self.kernel, self.image_shape = (kh, kw), (n, top + h + bottom, left + width + right, c)
         self.out_hw = ((h + top + bottom - kh) // sh + 1, (width + left + right - kw) // sw + 1)
         self.w_shape, self.W = w.shape, weight_matrix(w)
-        cols = im2col(to_padded_nhwc(x, self.pads), self.kernel, self.stride, self.out_hw)
+        cols = padded_im2col(x, self.pads, self.kernel, self.stride, self.out_hw)
         y = cols @ self.W
         if b is not None:
             y += b
@@ -254,7 +288,7 @@ class ConvTranspose2D(Function):
     def backward(self, gy):
         gx = gw = gb = None
         if self.needs_input_grad[0] or self.needs_input_grad[1]:
-            cols = im2col(to_padded_nhwc(gy, self.crops), self.kernel, self.stride, self.in_hw)
+            cols = padded_im2col(gy, self.crops, self.kernel, self.stride, self.in_hw)
             if self.needs_input_grad[0]:
                 gx = nchw_view(cols @ self.W, gy.shape[0], *self.in_hw)
             if self.needs_input_grad[1]:
@@ -296,7 +330,7 @@ class Conv2DWeightGrad(Function):
         _, c, _, _ = x.shape
         _, o, oh, ow = g.shape
         self.x, self.g = x, g
-        cols = im2col(to_padded_nhwc(x, self.pads), self.kernel, self.stride, (oh, ow))
+        cols = padded_im2col(x, self.pads, self.kernel, self.stride, (oh, ow))
         return weight_from_matrix(cols.T @ rows_nhwc(g), (o, c) + tuple(self.kernel))
 
     def backward(self, gy):
