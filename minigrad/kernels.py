@@ -179,12 +179,11 @@ def run_on_cpu(kernel, args):
     shapes, c_args, copies, alive = [], [], [], []
     for index, (a, (raw, type_, name)) in enumerate(zip(plain, kernel.inputs + kernel.outputs)):
         dtype = t_dtype if type_ == "T" else numpy.dtype(type_)
+        if isinstance(a, numpy.ndarray) and a.dtype != dtype:  # as CuPy refuses it
+            raise TypeError(f"{kernel.name}: {name} is {a.dtype}, the kernel takes {dtype} there")
         if raw or isinstance(a, numpy.ndarray):
             shapes.append("array")
-            if raw:
-                flat = numpy.ascontiguousarray(a, dtype=dtype)
-            else:
-                flat = numpy.ascontiguousarray(numpy.broadcast_to(numpy.asarray(a, dtype=dtype), shape))
+            flat = numpy.ascontiguousarray(a if raw else numpy.broadcast_to(a, shape))
             if index >= n_in:
                 copies.append((a, flat))
             alive.append(flat)  # until the call below

@@ -173,10 +173,13 @@ def test_every_op_with_a_kernel_is_tested_here():
     assert {k.name for k in kernels.Kernel.every} == tested
 
 
-def test_a_kernel_is_refused_the_wrong_number_of_arguments():
+@needs_compiler
+def test_a_kernel_is_refused_the_wrong_arguments_as_cupy_refuses_them():
     from minigrad.nn.averaging import MOVE_TOWARDS
     with pytest.raises(TypeError, match="minigrad_move_towards: takes 3 inputs and 1 outputs, got 2"):
         MOVE_TOWARDS(np.zeros(3), np.zeros(3))
+    with pytest.raises(TypeError, match="average is float32, the kernel takes float64 there"):
+        MOVE_TOWARDS(np.zeros(3), 0.5, 0.5, np.zeros(3, dtype=np.float32))
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc to compile the kernels for a GPU")
