@@ -35,6 +35,7 @@ import gan_step  # noqa: E402
 import numpy  # noqa: E402
 from minigrad import kernels  # noqa: E402
 from minigrad import strict as strict_module  # noqa: E402
+from minigrad.random import use_splitmix64  # noqa: E402
 
 MINIGRAD = os.path.join(ROOT, "minigrad") + os.sep
 NOT_CALLERS = (strict_module.__file__, os.path.join(MINIGRAD, "backend.py"))
@@ -142,6 +143,7 @@ def count_step(model, batch_size, steps, gpu_route, only_in=None, warmup=2):
     with kernels.emulated() if gpu_route else contextlib.nullcontext(), \
             kernels_only_in(only_in) if only_in else contextlib.nullcontext():
         step, _, _ = gan_step.make_ours(model, batch_size, "strict")
+        use_splitmix64(gpu_route)  # CuPy draws from SplitMix64, eagerly too
         for _ in range(warmup):  # optimizer state made, as in a long run
             step()
         counter.install()

@@ -30,7 +30,8 @@ import numpy
 
 from . import backend
 
-CTYPES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long long", "bool": "bool"}
+CTYPES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long long",
+          "uint64": "unsigned long long", "bool": "bool"}
 
 
 class Kernel:
@@ -98,7 +99,7 @@ HOST_PRELUDE = """\
 #include <cmath>
 #include <cstddef>
 using std::sqrt; using std::exp; using std::log; using std::log1p; using std::tanh; using std::pow;
-using std::fabs; using std::fmax; using std::fmin;
+using std::fabs; using std::fmax; using std::fmin; using std::cos;
 #define __device__
 """
 RAW = """\

@@ -17,7 +17,7 @@ engine imports its functions by name, `from ..random import random_normal`.)
 """
 import numpy
 
-from . import backend, host_access
+from . import backend, host_access, kernels
 
 _generators = {}  # "numpy": numpy's Generator; "cupy", "numpy-splitmix64", ...: SplitMix64s
 _seed = None
@@ -59,10 +59,20 @@ class SplitMix64:
 
     def random(self, shape, dtype):
         bits = 24 if numpy.dtype(dtype) == numpy.float32 else 53
+        if kernels.fused(self.seed):  # 2 launches on the GPU, not 16
+            u = self.xp.empty(shape, dtype)
+            UNIFORM(self.seed, self.counter, bits, 2.0 ** -bits, u)
+            ADVANCE(_size(shape), self.counter)
+            return u
         top = self._bits(_size(shape)) >> numpy.uint64(64 - bits)
         return (top.astype(dtype) * numpy.dtype(dtype).type(2.0 ** -bits)).reshape(shape)
 
     def standard_normal(self, shape, dtype):
+        if kernels.fused(self.seed):  # 2 launches, not 25
+            normal = self.xp.empty(shape, dtype)
+            NORMAL(self.seed, self.counter, _size(shape), normal)
+            ADVANCE(2 * _size(shape), self.counter)
+            return normal
         u = self.random((2, _size(shape)), numpy.float64)
         normal = self.xp.sqrt(-2 * self.xp.log1p(-u[0])) * self.xp.cos(2 * numpy.pi * u[1])
         return normal.astype(dtype).reshape(shape)
@@ -75,6 +85,37 @@ class SplitMix64:
         """Restore get_state()'s integers into the same two device arrays."""
         self.seed[...] = numpy.uint64(int(state["seed"]) % 2**64)
         self.counter[...] = numpy.uint64(int(state["counter"]) % 2**64)
+
+
+# The draws above as kernels on the GPU (minigrad/kernels.py), the same numbers bit for bit
+# (the normal's log1p and cos to the last bit of the math library's): element i takes the
+# (counter + i + 1)-th number of the stream; ADVANCE then moves the counter past the draw.
+def _splitmix64(n):
+    """C++ for x_n: z, the n-th 64-bit number of the stream, from `seed[0]`."""
+    return f"""unsigned long long z = ({n}) * 0x9E3779B97F4A7C15ULL + seed[0];
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;"""
+
+
+UNIFORM = kernels.Kernel(
+    "raw uint64 seed, raw uint64 counter, int32 bits, T scale", "T u",
+    _splitmix64("counter[0] + (unsigned long long)i + 1") + """
+    u = (T)(z >> (64 - bits)) * scale;""",
+    "minigrad_splitmix64_uniform")
+
+NORMAL = kernels.Kernel(
+    "raw uint64 seed, raw uint64 counter, int64 size", "T normal",
+    """const double scale = 1.0 / 9007199254740992.0;  // 2^-53
+    """ + _splitmix64("counter[0] + (unsigned long long)i + 1") + """
+    const double u1 = (double)(z >> 11) * scale;
+    """ + _splitmix64("counter[0] + (unsigned long long)size + (unsigned long long)i + 1").replace(
+        "unsigned long long z =", "z =") + """
+    const double u2 = (double)(z >> 11) * scale;
+    normal = (T)(sqrt(-2.0 * log1p(-u1)) * cos(6.283185307179586 * u2));""",
+    "minigrad_splitmix64_normal")
+
+ADVANCE = kernels.Kernel("uint64 size", "uint64 counter", "counter += size;", "minigrad_splitmix64_advance")
 
 
 def _size(shape):

@@ -19,6 +19,7 @@ import minigrad
 from minigrad import backend as mg_backend
 from minigrad import functional as F
 from minigrad import kernels, nn, optim
+from minigrad.random import SplitMix64
 
 rng = np.random.default_rng(0)
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
@@ -164,12 +165,37 @@ def test_adam_and_the_moving_average_kernels_equal_numpys_passes(capturable, bac
         np.testing.assert_array_equal(g, e)
 
 
+def draws(xp, dtype):
+    source = SplitMix64(xp, seed=12345, counter=7)
+    numbers = [source.random((3, 5), dtype), source.standard_normal((4, 3), dtype),
+               source.random((7,), dtype)]
+    return [mg_backend.to_numpy(a) for a in numbers] + [source.get_state()]
+
+
+@needs_compiler
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_splitmix64_kernels_draw_numpys_numbers(dtype, backend):
+    on_the_cpu(backend)
+    xp = mg_backend.backend_module(backend)
+    expected = draws(xp, dtype)
+    with kernels.emulated():
+        got = draws(xp, dtype)
+    assert got[3] == expected[3]  # the counter moved past the same numbers
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[2], expected[2])
+    if dtype == "float32":
+        np.testing.assert_array_equal(got[1], expected[1])
+    else:  # NumPy's own log1p and cos against the C library's: the last bit
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-15, atol=1e-15)
+
+
 def test_every_op_with_a_kernel_is_tested_here():
     tested = {"minigrad_col2im", "minigrad_im2col", "minigrad_batch_statistics", "minigrad_normalize_and_scale",
               "minigrad_batch_norm_input_gradient", "minigrad_leaky_relu",
               "minigrad_leaky_relu_gradient", "minigrad_bce_with_logits",
               "minigrad_bce_with_logits_gradient", "minigrad_adam", "minigrad_adam_scalars",
-              "minigrad_capturable_adam", "minigrad_move_towards"}
+              "minigrad_capturable_adam", "minigrad_move_towards", "minigrad_splitmix64_uniform",
+              "minigrad_splitmix64_normal", "minigrad_splitmix64_advance"}
     assert {k.name for k in kernels.Kernel.every} == tested
 
 
