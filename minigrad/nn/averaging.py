@@ -56,7 +56,8 @@ class ExponentialMovingAverage:
                   zip(self.average.named_buffers(), self.module.named_buffers())]
         # r and 1 − r as each array meets them: floats that NumPy rounds to its dtype, or
         # device scalars cast to it (once per dtype), which round alike
-        factors = {average.dtype: (rate, 1 - rate) for average, _ in pairs}
+        keep = 1 - rate  # once: on the device, a kernel
+        factors = {average.dtype: (rate, keep) for average, _ in pairs}
         if self.capturable:
             factors = {dtype: (r.astype(dtype), keep.astype(dtype)) for dtype, (r, keep) in factors.items()}
         for average, current in pairs:
