@@ -18,6 +18,7 @@ checks every op that has a kernel both ways, on the CPU, and also compiles each 
 GPU with nvcc when that is installed. MINIGRAD_FUSED_KERNELS=0 turns the kernels off on CuPy
 (benchmarks/gpu_check.sh times the step both ways).
 """
+import atexit
 import contextlib
 import ctypes
 import hashlib
@@ -158,7 +159,9 @@ def compiled(source):
         if compiler is None:
             raise RuntimeError("kernels.emulated() needs a C++ compiler (g++) to run the GPU "
                                "kernels on the CPU; install one (apt install g++)")
-        _folder = _folder or tempfile.mkdtemp(prefix="minigrad-kernels-")
+        if _folder is None:
+            _folder = tempfile.mkdtemp(prefix="minigrad-kernels-")
+            atexit.register(shutil.rmtree, _folder, ignore_errors=True)
         path = os.path.join(_folder, f"{key}.so")
         done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-x", "c++", "-", "-o", path],
                               input=source, capture_output=True, text=True)
