@@ -111,7 +111,7 @@ class LeakyReLU(Function):
     def forward(self, x):
         xp = get_array_module(x)
         if kernels.fused(x):  # one launch on the GPU, not three
-            self.positive, y = xp.empty(x.shape, dtype=bool), xp.empty_like(x)
+            self.positive, y = xp.empty_like(x, dtype=bool), xp.empty_like(x)  # x's memory layout
             LEAKY_RELU(x, self.slope, self.positive, y)
             return y
         self.positive = x > 0
