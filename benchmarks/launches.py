@@ -172,6 +172,17 @@ def uninstall():
     kernels.Kernel.__call__ = ORIGINAL_KERNEL_CALL
 
 
+def kernel_module(kernel):
+    """The module that defines `kernel` (where its op asks kernels.fused)."""
+    import minigrad.functional  # noqa: F401  (imports every op, and so every kernel)
+    import minigrad.nn  # noqa: F401
+    import minigrad.optim  # noqa: F401
+    for name, module in sys.modules.items():
+        if name.startswith("minigrad") and any(v is kernel for v in vars(module).values()):
+            return name
+    return "?"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved")
@@ -182,6 +193,11 @@ def main(argv=None):
                         help="comma-separated modules (minigrad.optim): a column with only their kernels")
     args = parser.parse_args(argv)
     only_in = [m for m in args.also_only_in.split(",") if m]
+    with_kernels = sorted({kernel_module(k) for k in kernels.Kernel.every})
+    unknown = [m for m in only_in if m not in with_kernels]
+    if unknown:
+        parser.error(f"--also-only-in: {', '.join(unknown)} has no kernel; the modules with "
+                     f"kernels are {', '.join(with_kernels)}")
     print(f"Array operations (≈ kernel launches on CuPy) per training step, batch {args.batch_size}:\n")
     middle = f" the GPU's route, kernels of {', '.join(only_in)} only |" if only_in else ""
     print(f"| model | NumPy's route |{middle} the GPU's route (all fused kernels) | saved |")

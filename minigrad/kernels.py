@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 
 import numpy
 
@@ -74,8 +75,18 @@ def parameters(text):
 
 # ----------------------------------------------------------------------------- the route
 _emulating = False
-# MINIGRAD_FUSED_KERNELS=0: CuPy runs the NumPy passes too, to measure what the kernels save
-ON_CUPY = os.environ.get("MINIGRAD_FUSED_KERNELS", "1") != "0"
+
+
+def _on_cupy(setting):
+    """MINIGRAD_FUSED_KERNELS: "1" (the default) or "0", CuPy running the NumPy passes too
+    (to measure what the kernels save); anything else is named, and the kernels stay on."""
+    if setting not in ("0", "1"):
+        warnings.warn(f"MINIGRAD_FUSED_KERNELS must be 0 or 1, got {setting!r}: the fused kernels "
+                      "stay on (set it to 0 to turn them off)", stacklevel=2)
+    return setting != "0"
+
+
+ON_CUPY = _on_cupy(os.environ.get("MINIGRAD_FUSED_KERNELS", "1"))
 
 
 def fused(x):

@@ -11,6 +11,7 @@ where nvcc is installed.
 """
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -224,3 +225,20 @@ def test_every_kernel_compiles_for_a_gpu(tmp_path, ctype, backend):
     done = subprocess.run(["nvcc", "-c", "-arch=sm_80", str(source), "-o", str(tmp_path / "kernels.o")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_minigrad_fused_kernels_takes_0_or_1_and_names_anything_else():
+    assert kernels._on_cupy("1") and not kernels._on_cupy("0")
+    with pytest.warns(UserWarning, match="MINIGRAD_FUSED_KERNELS must be 0 or 1, got 'off': the fused kernels stay on"):
+        assert kernels._on_cupy("off")
+
+
+def test_launches_refuses_a_module_without_kernels(backend):
+    if backend != "numpy":
+        pytest.skip("a command line: run once")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "launches.py"), "--also-only-in",
+                           "minigrad.optimizers"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "minigrad.optimizers has no kernel; the modules with kernels are" in done.stderr
+    assert "minigrad.optim," in done.stderr and "Traceback" not in done.stderr
