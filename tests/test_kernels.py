@@ -20,9 +20,14 @@ import minigrad
 from minigrad import backend as mg_backend
 from minigrad import functional as F
 from minigrad import kernels, nn, optim
-from minigrad.random import SplitMix64
+from minigrad.random import SplitMix64, use_splitmix64
+
+import cupy_front_end
 
 rng = np.random.default_rng(0)
+needs_cupy_front_end = pytest.mark.skipif(
+    bool(cupy_front_end.available()),
+    reason=f"no CuPy with NVRTC to check the kernels' calls ({cupy_front_end.available()})")
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
                                     reason="no C++ compiler to run the kernels on the CPU")
 
@@ -225,6 +230,70 @@ def test_every_kernel_compiles_for_a_gpu(tmp_path, ctype, backend):
     done = subprocess.run(["nvcc", "-c", "-arch=sm_80", str(source), "-o", str(tmp_path / "kernels.o")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@needs_cupy_front_end
+def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(backend, monkeypatch):
+    """Every kernel call the tests above make, handed to CuPy's own front end: its type
+    rules, its shape check and its CUDA source, compiled by NVRTC for a GPU. No GPU needed:
+    what a lent GPU would otherwise find first (tests/cupy_front_end.py)."""
+    if backend != "numpy":
+        pytest.skip("the same calls on every backend: checked once, under numpy")
+    calls = []
+    run = kernels.run_on_cpu
+    monkeypatch.setattr(kernels, "run_on_cpu", lambda kernel, args: (calls.append((kernel, args)), run(kernel, args)))
+    with kernels.emulated():
+        for dtype in ["float32", "float64"]:
+            for fn, shapes, _ in CASES.values():
+                grads_of(fn, inputs_of(shapes), "numpy", dtype)
+            draws(np, dtype)
+        for capturable in [False, True]:
+            train_a_little("numpy", capturable)
+    assert {kernel.name for kernel, _ in calls} == {kernel.name for kernel in kernels.Kernel.every}
+    for code in {cupy_front_end.source(kernel, args) for kernel, args in calls}:
+        cupy_front_end.compile_for_gpu(code)
+
+
+@needs_cupy_front_end
+def test_cupy_takes_every_call_of_every_models_step(backend, monkeypatch):
+    """The same, for the calls the models' steps make, eager and captured, as on CuPy."""
+    if backend != "numpy":
+        pytest.skip("the same calls on every backend: checked once, under numpy")
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    import gan_step
+    calls = []
+    run = kernels.run_on_cpu
+    monkeypatch.setattr(kernels, "run_on_cpu", lambda kernel, args: (calls.append((kernel, args)), run(kernel, args)))
+    previous = use_splitmix64(True)
+    try:
+        with kernels.emulated():
+            for kind in gan_step.MODELS:
+                for captured in [False, True]:
+                    step, _, _ = gan_step.make_ours(kind, 8, "numpy", captured)
+                    step()
+                    step()  # the optimizers' state made: their kernels run
+    finally:
+        use_splitmix64(previous)
+        minigrad.set_backend("numpy")
+    for code in {cupy_front_end.source(kernel, args) for kernel, args in calls}:
+        cupy_front_end.compile_for_gpu(code)
+
+
+@needs_cupy_front_end
+def test_cupy_front_end_refuses_what_cupy_refuses(backend):
+    """The checks above can fail: a dtype CuPy refuses, an output of the wrong shape, and a
+    body that writes to an input (CuPy makes inputs const; NVRTC refuses)."""
+    if backend != "numpy":
+        pytest.skip("no array of ours: checked once, under numpy")
+    from minigrad.nn.averaging import MOVE_TOWARDS
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        cupy_front_end.source(MOVE_TOWARDS, (np.zeros(3), 0.5, 0.5, np.zeros(3, dtype=np.float32)))
+    with pytest.raises(ValueError, match="Out shape is mismatched"):
+        cupy_front_end.source(MOVE_TOWARDS, (np.zeros((2, 3)), 0.5, 0.5, np.zeros(3)))
+    writes_an_input = kernels.Kernel("T current, T r", "T average", "current = r;", "writes_an_input")
+    kernels.Kernel.every.remove(writes_an_input)
+    with pytest.raises(Exception, match="modifiable lvalue|const"):
+        cupy_front_end.compile_for_gpu(cupy_front_end.source(writes_an_input, (np.zeros(3), 0.5, np.zeros(3))))
 
 
 def test_minigrad_fused_kernels_takes_0_or_1_and_names_anything_else():
