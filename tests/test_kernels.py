@@ -237,18 +237,18 @@ def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(backend, monkeypatc
     """Every kernel call the tests above make, handed to CuPy's own front end: its type
     rules, its shape check and its CUDA source, compiled by NVRTC for a GPU. No GPU needed:
     what a lent GPU would otherwise find first (tests/cupy_front_end.py)."""
-    if backend != "numpy":
-        pytest.skip("the same calls on every backend: checked once, under numpy")
+    if backend != "strict":
+        pytest.skip("checked once, on strict arrays: their reductions give 0-d arrays, as CuPy's")
     calls = []
     run = kernels.run_on_cpu
     monkeypatch.setattr(kernels, "run_on_cpu", lambda kernel, args: (calls.append((kernel, args)), run(kernel, args)))
     with kernels.emulated():
         for dtype in ["float32", "float64"]:
             for fn, shapes, _ in CASES.values():
-                grads_of(fn, inputs_of(shapes), "numpy", dtype)
-            draws(np, dtype)
+                grads_of(fn, inputs_of(shapes), "strict", dtype)
+            draws(mg_backend.backend_module("strict"), dtype)
         for capturable in [False, True]:
-            train_a_little("numpy", capturable)
+            train_a_little("strict", capturable)
     assert {kernel.name for kernel, _ in calls} == {kernel.name for kernel in kernels.Kernel.every}
     for code in {cupy_front_end.source(kernel, args) for kernel, args in calls}:
         cupy_front_end.compile_for_gpu(code)
@@ -257,8 +257,8 @@ def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(backend, monkeypatc
 @needs_cupy_front_end
 def test_cupy_takes_every_call_of_every_models_step(backend, monkeypatch):
     """The same, for the calls the models' steps make, eager and captured, as on CuPy."""
-    if backend != "numpy":
-        pytest.skip("the same calls on every backend: checked once, under numpy")
+    if backend != "strict":
+        pytest.skip("checked once, on strict arrays: their reductions give 0-d arrays, as CuPy's")
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
     import gan_step
     calls = []
@@ -269,12 +269,11 @@ def test_cupy_takes_every_call_of_every_models_step(backend, monkeypatch):
         with kernels.emulated():
             for kind in gan_step.MODELS:
                 for captured in [False, True]:
-                    step, _, _ = gan_step.make_ours(kind, 8, "numpy", captured)
+                    step, _, _ = gan_step.make_ours(kind, 8, "strict", captured)
                     step()
                     step()  # the optimizers' state made: their kernels run
     finally:
         use_splitmix64(previous)
-        minigrad.set_backend("numpy")
     for code in {cupy_front_end.source(kernel, args) for kernel, args in calls}:
         cupy_front_end.compile_for_gpu(code)
 
