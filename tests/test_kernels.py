@@ -233,6 +233,7 @@ def test_every_kernel_compiles_for_a_gpu(tmp_path, ctype, backend):
 
 
 @needs_cupy_front_end
+@needs_compiler
 def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(backend, monkeypatch):
     """Every kernel call the tests above make, handed to CuPy's own front end: its type
     rules, its shape check and its CUDA source, compiled by NVRTC for a GPU. No GPU needed:
@@ -255,6 +256,7 @@ def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(backend, monkeypatc
 
 
 @needs_cupy_front_end
+@needs_compiler
 def test_cupy_takes_every_call_of_every_models_step(backend, monkeypatch):
     """The same, for the calls the models' steps make, eager and captured, as on CuPy."""
     if backend != "strict":
