@@ -41,12 +41,13 @@ def _arginfo(value, dtype, raw, reduced):
 def source(kernel, args):
     """The CUDA source CuPy writes for `kernel(*args)` (NumPy arrays standing for CuPy's),
     raising as CuPy raises on a call it refuses."""
+    import cupy
     from cupy._core import _carray, _kernel
     args = [a.view(numpy.ndarray) if isinstance(a, numpy.ndarray) else a for a in args]
     n_in = len(kernel.inputs)
-    in_params = _kernel._get_param_info(kernel.in_params, True)
-    out_params = _kernel._get_param_info(kernel.out_params, False)
-    params = in_params + out_params + _kernel._get_param_info("CIndexer _ind", False)
+    # the very object Kernel.__call__ makes on CuPy: it parses the parameters
+    cupy_kernel = cupy.ElementwiseKernel(kernel.in_params, kernel.out_params, kernel.body, kernel.name)
+    in_params, out_params, params = cupy_kernel.in_params, cupy_kernel.out_params, cupy_kernel.params
     is_array = [isinstance(a, numpy.ndarray) for a in args]
     if not all(is_array[n_in:]):
         raise TypeError("Output arguments type must be cupy.ndarray")
@@ -64,8 +65,8 @@ def source(kernel, args):
     infos = tuple(_arginfo(a, dtype, p.raw, reduced)
                   for a, dtype, p in zip(args, dtypes, in_params + out_params))
     indexer = _kernel._ArgInfo(2, _carray.Indexer, None, 1 if reduced else len(shape), True, True)
-    return _kernel._get_elementwise_kernel_code(infos + (indexer,), type_map, params, kernel.body,
-                                                kernel.name, "")
+    return _kernel._get_elementwise_kernel_code(infos + (indexer,), type_map, params, cupy_kernel.operation,
+                                                cupy_kernel.name, cupy_kernel.preamble)
 
 
 _compiled = {}
