@@ -9,6 +9,7 @@ matrix product, against one per tap) and the transcendental functions of the los
 library's against NumPy's own). Each kernel's body is also compiled for a GPU by nvcc,
 where nvcc is installed.
 """
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from minigrad.random import SplitMix64, use_splitmix64
 
 import cupy_front_end
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 rng = np.random.default_rng(0)
 needs_cupy_front_end = pytest.mark.skipif(
     bool(cupy_front_end.available()),
@@ -232,17 +234,28 @@ def test_every_kernel_compiles_for_a_gpu(tmp_path, ctype, backend):
     assert done.returncode == 0, done.stderr
 
 
-@needs_cupy_front_end
-@needs_compiler
-def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(backend, monkeypatch):
-    """Every kernel call the tests above make, handed to CuPy's own front end: its type
-    rules, its shape check and its CUDA source, compiled by NVRTC for a GPU. No GPU needed:
-    what a lent GPU would otherwise find first (tests/cupy_front_end.py)."""
+@pytest.fixture
+def kernel_calls(backend, monkeypatch):
+    """[(kernel, arguments)] of every kernel call the test makes on the CPU, to hand to CuPy."""
     if backend != "strict":
         pytest.skip("checked once, on strict arrays: their reductions give 0-d arrays, as CuPy's")
     calls = []
     run = kernels.run_on_cpu
     monkeypatch.setattr(kernels, "run_on_cpu", lambda kernel, args: (calls.append((kernel, args)), run(kernel, args)))
+    return calls
+
+
+def built_by_cupy(calls):
+    for code in {cupy_front_end.source(kernel, args) for kernel, args in calls}:
+        cupy_front_end.compile_for_gpu(code)
+
+
+@needs_cupy_front_end
+@needs_compiler
+def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(kernel_calls):
+    """Every kernel call the tests above make, handed to CuPy's own front end: its type
+    rules, its shape check and its CUDA source, compiled by NVRTC for a GPU. No GPU needed:
+    what a lent GPU would otherwise find first (tests/cupy_front_end.py)."""
     with kernels.emulated():
         for dtype in ["float32", "float64"]:
             for fn, shapes, _ in CASES.values():
@@ -250,22 +263,16 @@ def test_cupy_takes_every_call_and_nvrtc_compiles_its_source(backend, monkeypatc
             draws(mg_backend.backend_module("strict"), dtype)
         for capturable in [False, True]:
             train_a_little("strict", capturable)
-    assert {kernel.name for kernel, _ in calls} == {kernel.name for kernel in kernels.Kernel.every}
-    for code in {cupy_front_end.source(kernel, args) for kernel, args in calls}:
-        cupy_front_end.compile_for_gpu(code)
+    assert {kernel.name for kernel, _ in kernel_calls} == {kernel.name for kernel in kernels.Kernel.every}
+    built_by_cupy(kernel_calls)
 
 
 @needs_cupy_front_end
 @needs_compiler
-def test_cupy_takes_every_call_of_every_models_step(backend, monkeypatch):
+def test_cupy_takes_every_call_of_every_models_step(kernel_calls, monkeypatch):
     """The same, for the calls the models' steps make, eager and captured, as on CuPy."""
-    if backend != "strict":
-        pytest.skip("checked once, on strict arrays: their reductions give 0-d arrays, as CuPy's")
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import gan_step
-    calls = []
-    run = kernels.run_on_cpu
-    monkeypatch.setattr(kernels, "run_on_cpu", lambda kernel, args: (calls.append((kernel, args)), run(kernel, args)))
     previous = use_splitmix64(True)
     try:
         with kernels.emulated():
@@ -276,8 +283,7 @@ def test_cupy_takes_every_call_of_every_models_step(backend, monkeypatch):
                     step()  # the optimizers' state made: their kernels run
     finally:
         use_splitmix64(previous)
-    for code in {cupy_front_end.source(kernel, args) for kernel, args in calls}:
-        cupy_front_end.compile_for_gpu(code)
+    built_by_cupy(kernel_calls)
 
 
 @needs_cupy_front_end
@@ -306,8 +312,7 @@ def test_minigrad_fused_kernels_takes_0_or_1_and_names_anything_else():
 def test_launches_refuses_a_module_without_kernels(backend):
     if backend != "numpy":
         pytest.skip("a command line: run once")
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "benchmarks" / "launches.py"), "--also-only-in",
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "launches.py"), "--also-only-in",
                            "minigrad.optimizers"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "minigrad.optimizers has no kernel; the modules with kernels are" in done.stderr
