@@ -10,9 +10,10 @@ arrays and ints, so a checkpoint can store it in an .npz/JSON and load it on any
 
 capturable=True (as PyTorch's): everything a step reads or changes lives on the device, so
 that the step can be captured into a CUDA graph and replayed (docs/capture.md). The step
-counts are 0-d int64 arrays advanced in place, the learning rate a 0-d float64 array that
-`optimizer.lr = x` writes in place (a schedule still works between replays), and the bias
-corrections are computed from them on the device. The state_dict is the same (steps as
+counts are 0-d int64 arrays advanced in place (views of one vector, one entry per
+parameter, so that Adam's kernel advances them all at once), the learning rate a 0-d
+float64 array that `optimizer.lr = x` writes in place (a schedule still works between
+replays), and the bias corrections are computed from them on the device. The state_dict is the same (steps as
 ints), so checkpoints move between the two modes. The other hyperparameters are constants
 of the captured kernels: set them before capturing.
 """
@@ -40,6 +41,7 @@ class Optimizer:
         self.capturable = capturable
         self._lr = None  # a float, or (capturable) a 0-d float64 array on the parameters' device
         self.state = {}  # parameter index -> {"step": int or 0-d array, array name: backend array}
+        self._steps = None  # capturable: every parameter's step count, an int64 vector on the device
 
     @property
     def lr(self):
@@ -51,16 +53,22 @@ class Optimizer:
         if not self.capturable:
             self._lr = value
         elif self._lr is None:
-            self._lr = self._device_scalar(value, numpy.float64)
+            self._lr = self._device_full(value, numpy.float64)
         else:
             self._lr[...] = value  # in place: a captured step reads this very array
 
-    def _device_scalar(self, value, dtype):
-        return backend.get_array_module(self.params[0].data).full((), value, dtype=dtype)
+    def _device_full(self, value, dtype, shape=()):
+        return backend.get_array_module(self.params[0].data).full(shape, value, dtype=dtype)
 
-    def _new_step_count(self, value=0):
-        """A parameter's step count: an int, or (capturable) a 0-d int64 array on the device."""
-        return self._device_scalar(value, numpy.int64) if self.capturable else value
+    def _new_step_count(self, i, value=0):
+        """Parameter i's step count: an int, or (capturable) entry i of the device vector of
+        counts, as a 0-d view that `+= 1` advances in place."""
+        if not self.capturable:
+            return value
+        if self._steps is None:
+            self._steps = self._device_full(0, numpy.int64, len(self.params))
+        self._steps[i] = value
+        return self._steps[i, ...]
 
     def zero_grad(self):
         for p in self.params:
@@ -70,10 +78,11 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if p.grad is not None:
                 if i not in self.state:  # its first step
-                    self.state[i] = {"step": self._new_step_count()}
-                self._update(p, self.state[i])
+                    self.state[i] = {"step": self._new_step_count(i)}
+                self._update(i, p, self.state[i])
 
-    def _update(self, p, state):
+    def _update(self, i, p, state):
+        """Update parameter i, p, from p.grad and its state."""
         raise NotImplementedError
 
     def state_dict(self):
@@ -103,7 +112,7 @@ class Optimizer:
             i, entry = int(parts[1]), parts[2]
             p = self.params[i]
             if entry == "step":
-                value = self._new_step_count(int(value))
+                value = self._new_step_count(i, int(value))
             else:
                 value = value.data if isinstance(value, Tensor) else value
                 host = backend.to_numpy(value) if hasattr(value, "shape") else numpy.asarray(value)
@@ -139,7 +148,7 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: lr and momentum must be ≥ 0, got lr={lr}, momentum={momentum}")
         self.lr, self.momentum = lr, momentum
 
-    def _update(self, p, state):
+    def _update(self, i, p, state):
         g = p.grad
         state["step"] += 1  # in place when it is a device scalar
         if self.momentum:
@@ -172,8 +181,26 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: need lr, eps, weight_decay ≥ 0 and 0 ≤ betas < 1; got "
                              f"lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+        self._corrections = None  # capturable, on the GPU: (step sizes, ε̂s), a float64 entry per parameter
 
-    def _update(self, p, state):
+    def step(self):
+        if self.capturable and kernels.fused(self.params[0].data) and len(self.state) == len(self.params) \
+                and all(p.grad is not None for p in self.params):
+            # every parameter steps: one kernel advances every count and computes every bias
+            # correction, then one kernel per parameter (else a kernel of each per parameter)
+            ADAM_SCALARS(self._lr, *self.betas, self.eps, self._steps, *self._bias_corrections())
+            for i, p in enumerate(self.params):
+                self._update(i, p, self.state[i], counted=True)
+        else:
+            super().step()
+
+    def _bias_corrections(self):
+        if self._corrections is None:
+            n = len(self.params)
+            self._corrections = (self._device_full(0, numpy.float64, n), self._device_full(0, numpy.float64, n))
+        return self._corrections
+
+    def _update(self, i, p, state, counted=False):
         xp = backend.get_array_module(p.data)
         beta1, beta2 = self.betas
         g = p.grad if not self.weight_decay else p.grad + self.weight_decay * p.data
@@ -181,9 +208,10 @@ class Adam(Optimizer):
             state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
         fused = kernels.fused(p.data)  # one kernel on the GPU, for the passes below
         if self.capturable and fused:  # the step count and the bias correction in kernels
-            step_size, eps_hat = xp.empty((), xp.float64), xp.empty((), xp.float64)
-            ADAM_SCALARS(self._lr, beta1, beta2, self.eps, state["step"], step_size, eps_hat)
-            CAPTURABLE_ADAM(g, beta1, beta2, 1 - beta1, 1 - beta2, step_size, eps_hat,
+            step_sizes, eps_hats = self._bias_corrections()
+            if not counted:  # this parameter's count alone
+                ADAM_SCALARS(self._lr, beta1, beta2, self.eps, state["step"], step_sizes[i, ...], eps_hats[i, ...])
+            CAPTURABLE_ADAM(g, beta1, beta2, 1 - beta1, 1 - beta2, step_sizes, eps_hats, i,
                             p.data, state["exp_avg"], state["exp_avg_sq"])
             return
         state["step"] += 1  # in place when it is a device scalar
@@ -231,10 +259,11 @@ ADAM = kernels.Kernel(
     "minigrad_adam")
 
 # capturable=True: every changing value read from the device, so that a replayed graph
-# counts its steps and sees a new lr. ADAM_SCALARS (one thread): t ← t + 1 in place, then
-# step_size = lr·c/(1 − β₁ᵗ) and ε̂ = ε·c, c = √(1 − β₂ᵗ), in float64 as on the host;
-# CAPTURABLE_ADAM: ADAM's passes, step_size and ε̂ read from those 0-d arrays and rounded
-# to p's dtype as the eager path rounds its host floats.
+# counts its steps and sees a new lr. ADAM_SCALARS (a thread per step count, for one
+# parameter or all): t ← t + 1 in place, then step_size = lr·c/(1 − β₁ᵗ) and ε̂ = ε·c,
+# c = √(1 − β₂ᵗ), in float64 as on the host; CAPTURABLE_ADAM: ADAM's passes for parameter
+# k, its step_size and ε̂ read from entry k of those vectors and rounded to p's dtype as the
+# eager path rounds its host floats.
 ADAM_SCALARS = kernels.Kernel(
     "float64 lr, float64 beta1, float64 beta2, float64 eps", "int64 t, float64 step_size, float64 eps_hat",
     """t += 1;
@@ -245,8 +274,8 @@ ADAM_SCALARS = kernels.Kernel(
 
 CAPTURABLE_ADAM = kernels.Kernel(
     "T g, T beta1, T beta2, T one_minus_beta1, T one_minus_beta2, raw float64 step_size, "
-    "raw float64 eps_hat", "T p, T m, T v",
-    ADAM_PASSES.replace("EPS", "(T)eps_hat[0]").replace("STEP_SIZE", "(T)step_size[0]"),
+    "raw float64 eps_hat, int64 k", "T p, T m, T v",
+    ADAM_PASSES.replace("EPS", "(T)eps_hat[k]").replace("STEP_SIZE", "(T)step_size[k]"),
     "minigrad_capturable_adam")
 
 

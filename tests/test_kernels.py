@@ -173,6 +173,37 @@ def test_adam_and_the_moving_average_kernels_equal_numpys_passes(capturable, bac
         np.testing.assert_array_equal(g, e)
 
 
+def adam_with_a_parameter_left_out(called):
+    """Capturable Adam's parameters and step counts after three steps, the second without b's
+    gradient (its count stays behind), and how many ADAM_SCALARS launches each step made
+    (`called`: the names of the kernels run so far)."""
+    a, b = (minigrad.tensor(np.linspace(-1, 1, n), requires_grad=True, dtype=minigrad.float32) for n in (6, 4))
+    adam = optim.Adam([a, b], lr=0.1, betas=(0.5, 0.999), capturable=True)
+    launches = []
+    for with_b in (True, False, True):
+        a.grad = minigrad.tensor(np.cos(a.numpy()), dtype=minigrad.float32).data
+        b.grad = minigrad.tensor(np.sin(b.numpy()), dtype=minigrad.float32).data if with_b else None
+        before = called.count("minigrad_adam_scalars")
+        adam.step()
+        launches.append(called.count("minigrad_adam_scalars") - before)
+    state = adam.state_dict()
+    return [a.numpy(), b.numpy()], (state["state.0.step"], state["state.1.step"]), launches
+
+
+@needs_compiler
+def test_capturable_adam_advances_every_count_in_one_launch_and_one_alone_when_it_steps_alone(backend, monkeypatch):
+    on_the_cpu(backend)
+    called, run = [], kernels.run_on_cpu
+    monkeypatch.setattr(kernels, "run_on_cpu", lambda kernel, args: (called.append(kernel.name), run(kernel, args)))
+    expected, expected_steps, _ = adam_with_a_parameter_left_out(called)
+    with kernels.emulated():
+        got, steps, launches = adam_with_a_parameter_left_out(called)
+    assert steps == expected_steps == (3, 2)
+    assert launches == [2, 1, 1]  # the first step makes the state: one each; then one for both
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)
+
+
 def draws(xp, dtype):
     source = SplitMix64(xp, seed=12345, counter=7)
     numbers = [source.random((3, 5), dtype), source.standard_normal((4, 3), dtype),
