@@ -154,6 +154,9 @@ def make_ours(kind, n, backend_name, captured=False):
         if not captured:
             {name: float(value) for name, value in numbers.items()}
 
+    # why the captured step runs eagerly after all, if it does (minigrad/capture.py falls back)
+    one_step.not_captured = lambda: take_step.captured and take_step.captured.eager_because
+
     synchronize = (lambda: None)
     if backend_name == "cupy":
         import cupy
@@ -228,6 +231,8 @@ def worker(args):
                 result["flop"] = step_flop(step)
             elif args.worker == "ours":  # here, where the threads are set as for the steps
                 result["gemm_peak"] = gemm_peak()
+            elif args.worker == "ours-captured":
+                result["not_captured"] = step.not_captured() or None
             print(json.dumps(result), flush=True)
             return
 
@@ -364,13 +369,17 @@ def print_table(args):
         columns += ["GFLOP/step", "GEMM peak GFLOP/s", "floor ms", "ours / floor"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|")
+    eager_after_all = []  # (model, why) where the captured step fell back to eager
     for batch_size in batch_sizes:
         for model in models:
             results = measure(model, batch_size, args)
             cells = [model, str(batch_size)]
             for name in frameworks:
                 low, high = quartiles(results[name][0])
-                cells.append(f"{median(results[name][0]):.2f} ({low:.1f}–{high:.1f})")
+                why = results[name][1].get("not_captured")
+                if why:
+                    eager_after_all.append((model, why))
+                cells.append(f"{median(results[name][0]):.2f} ({low:.1f}–{high:.1f}){' †' if why else ''}")
             for a, b in ratios_of(frameworks):
                 cells.append(f"{median(results[a][0]) / median(results[b][0]):.2f}")
             for name in (("ours", "torch") if args.compare_torch else ("ours",)) if on_host else ():
@@ -382,6 +391,8 @@ def print_table(args):
                 cells += [f"{flop / 1e9:.1f}", f"{peak / 1e9:.0f}", f"{floor_ms:.0f}",
                           f"{median(results['ours'][0]) / floor_ms:.1f}"]
             print("| " + " | ".join(cells) + " |", flush=True)
+    for model, why in eager_after_all:
+        print(f"\n† {model}: not captured, so that column is an eager step: {why}")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 

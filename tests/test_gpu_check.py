@@ -54,3 +54,21 @@ def test_the_rehearsal_runs_every_stage(tmp_path):
     assert text.count("| gan | 8 |") == 2 and "ours captured ms/step" in text  # the benchmark's table, both ways
     assert "MINIGRAD_FUSED_KERNELS=0" in text
     assert "--capture on" in text and "--capture off" in text and "wall time:" in text
+
+
+def test_a_captured_step_that_ran_eagerly_is_marked_in_the_table(monkeypatch, capsys):
+    """Where capture fails, minigrad runs the step eagerly (minigrad/capture.py): the
+    captured column then times an eager step, and the table says so, with why."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import gan_step
+    memory = {"peak_kb": 2048, "baseline_kb": 1024}
+    results = {"ours": ([10.0, 12.0], memory),
+               "ours-captured": ([9.0, 11.0], dict(memory, not_captured="CUDARuntimeError: an example"))}
+    monkeypatch.setattr(gan_step, "measure", lambda model, batch_size, args: results)
+    gan_step.print_table(gan_step.parse_args(["--models", "gan", "--batch-sizes", "8", "--capture"]))
+    out = capsys.readouterr().out
+    assert "| 11.00 (10.0–12.0) | 10.00 (9.0–11.0) † |" in out
+    assert "† gan: not captured, so that column is an eager step: CUDARuntimeError: an example" in out
+    results["ours-captured"][1]["not_captured"] = None
+    gan_step.print_table(gan_step.parse_args(["--models", "gan", "--batch-sizes", "8", "--capture"]))
+    assert "†" not in capsys.readouterr().out
