@@ -13,9 +13,9 @@ that the step can be captured into a CUDA graph and replayed (docs/capture.md). 
 counts are 0-d int64 arrays advanced in place (views of one vector, one entry per
 parameter, so that Adam's kernel advances them all at once), the learning rate a 0-d
 float64 array that `optimizer.lr = x` writes in place (a schedule still works between
-replays), and the bias corrections are computed from them on the device. The state_dict is the same (steps as
-ints), so checkpoints move between the two modes. The other hyperparameters are constants
-of the captured kernels: set them before capturing.
+replays), and the bias corrections are computed from them on the device. The state_dict
+is the same (steps as ints), so checkpoints move between the two modes. The other
+hyperparameters are constants of the captured kernels: set them before capturing.
 """
 import math
 
@@ -112,7 +112,7 @@ class Optimizer:
             i, entry = int(parts[1]), parts[2]
             p = self.params[i]
             if entry == "step":
-                value = self._new_step_count(i, int(value))
+                value = int(value)  # made a device count below, once every key is known good
             else:
                 value = value.data if isinstance(value, Tensor) else value
                 host = backend.to_numpy(value) if hasattr(value, "shape") else numpy.asarray(value)
@@ -124,6 +124,9 @@ class Optimizer:
         for name_ in self.hyperparameters:
             value = state_dict[name_]
             setattr(self, name_, tuple(value) if isinstance(value, (list, tuple)) else value)
+        for i, state in states.items():
+            if "step" in state:
+                state["step"] = self._new_step_count(i, state["step"])
         self.state = states
         return self
 

@@ -189,6 +189,22 @@ def test_optimizer_load_refuses_unknown_keys_and_wrong_shapes():
         opt.load_state_dict({"lr": 0.001, "betas": [0.9, 0.999], "weight_decay": 0.0})
 
 
+def test_a_refused_state_dict_leaves_a_capturable_optimizers_counts_as_they_were():
+    """Its step counts are entries of one device vector, which a loaded count writes in
+    place: only once every key has passed."""
+    layer = nn.Dense(3, 2)
+    opt = optim.Adam(layer.parameters(), capturable=True)
+    for p in layer.parameters():
+        p.grad = minigrad.backend.backend_module(minigrad.get_backend()).ones(p.shape, dtype=p.dtype)
+    opt.step()
+    state = {**opt.state_dict(), "state.0.step": 7, "state.1.exp_avg": np.zeros(3)}
+    with pytest.raises(ValueError, match=r"state.1.exp_avg has shape \(3,\)"):
+        opt.load_state_dict(state)
+    assert opt.state_dict()["state.0.step"] == 1
+    opt.load_state_dict({**state, "state.1.exp_avg": np.zeros(2)})
+    assert opt.state_dict()["state.0.step"] == 7 and opt.state_dict()["state.1.step"] == 1
+
+
 # ----------------------------------------------------------------------------- capturable
 def twin_runs(make_optimizer, steps=20, dtype=minigrad.float32):
     """The parameters (host arrays) after `steps` steps of an eager optimizer and of its
