@@ -107,6 +107,7 @@ CASES = {
     "bce_with_logits mean": (*bce("mean", False), False),
     "bce_with_logits sum, array targets": (*bce("sum", True), False),
     "bce_with_logits none": (*bce("none", True), False),
+    "weight_norm": (F.weight_norm, [(5, 7), (5,)], True),
 }
 
 
@@ -234,7 +235,8 @@ def test_every_op_with_a_kernel_is_tested_here():
               "minigrad_leaky_relu_gradient", "minigrad_bce_with_logits",
               "minigrad_bce_with_logits_gradient", "minigrad_adam", "minigrad_adam_scalars",
               "minigrad_capturable_adam", "minigrad_move_towards", "minigrad_splitmix64_uniform",
-              "minigrad_splitmix64_normal", "minigrad_splitmix64_advance"}
+              "minigrad_splitmix64_normal", "minigrad_splitmix64_advance", "minigrad_weight_norm",
+              "minigrad_weight_norm_gradient"}
     assert {k.name for k in kernels.Kernel.every} == tested
 
 
