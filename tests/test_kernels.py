@@ -85,6 +85,14 @@ def penalty_gradient(x, w):
     return gx
 
 
+def layer_norm_penalty(x, gamma, beta):
+    """A WGAN-GP critic's LayerNorm under a gradient penalty: forward and first backward on
+    the kernels, the graph of the gradient differentiated again."""
+    y = F.leaky_relu(F.layer_norm(x, gamma, beta), 0.2)
+    (gx,) = minigrad.grad((y * y).sum(), [x], create_graph=True)
+    return gx
+
+
 # name -> (fn, input shapes, whether the kernels' route equals NumPy's bit for bit on the CPU)
 CASES = {
     "conv2d stride 2, C ≥ 16": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
@@ -108,6 +116,9 @@ CASES = {
     "bce_with_logits sum, array targets": (*bce("sum", True), False),
     "bce_with_logits none": (*bce("none", True), False),
     "weight_norm": (F.weight_norm, [(5, 7), (5,)], True),
+    "layer_norm (N, C, H, W)": (lambda x, g, b: F.layer_norm(x, g, b), [(3, 4, 5, 2), (4, 5, 2), (4, 5, 2)], True),
+    "layer_norm without γ, β": (lambda x: F.layer_norm(x, None, None), [(6, 5)], True),
+    "second derivatives of layer_norm": (layer_norm_penalty, [(3, 4, 3, 3), (4, 3, 3), (4, 3, 3)], True),
 }
 
 
@@ -236,7 +247,7 @@ def test_every_op_with_a_kernel_is_tested_here():
               "minigrad_bce_with_logits_gradient", "minigrad_adam", "minigrad_adam_scalars",
               "minigrad_capturable_adam", "minigrad_move_towards", "minigrad_splitmix64_uniform",
               "minigrad_splitmix64_normal", "minigrad_splitmix64_advance", "minigrad_weight_norm",
-              "minigrad_weight_norm_gradient"}
+              "minigrad_weight_norm_gradient", "minigrad_layer_norm_inv_std", "minigrad_layer_norm_input_gradient"}
     assert {k.name for k in kernels.Kernel.every} == tested
 
 

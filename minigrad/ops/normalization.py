@@ -223,15 +223,30 @@ class LayerNorm(Function):
     def forward(self, x, *gamma_beta):
         xp = get_array_module(x)
         self.axes = tuple(range(1, x.ndim))
+        self.fused = kernels.fused(x) and all(a.dtype == x.dtype for a in gamma_beta)
         centred = x - x.mean(axis=self.axes, keepdims=True)
         var = (centred * centred).mean(axis=self.axes, keepdims=True)
+        if self.fused:  # 6 launches instead of 10: inv_std in one kernel, x̂ and y in another
+            inv_std = xp.empty_like(var)
+            LAYER_NORM_INV_STD(var, self.eps, inv_std)
+            gamma, beta = gamma_beta if gamma_beta else (1, 0)
+            y = xp.empty_like(centred)
+            NORMALIZE_AND_SCALE(inv_std, gamma, beta, centred, y)
+            self.x_hat, self.inv_std, self.gamma = centred, inv_std, gamma_beta[0] if gamma_beta else None
+            return y if gamma_beta else centred
         inv_std = 1 / xp.sqrt(var + self.eps)
         return normalize_and_scale(self, centred, inv_std, gamma_beta)
 
     def backward(self, gy):
         x_hat = self.x_hat
         g_hat = gy if self.gamma is None else gy * self.gamma
-        gx = normalized_input_gradient(g_hat, x_hat, self.inv_std, self.axes) if self.needs_input_grad[0] else None
+        gx = None
+        if self.needs_input_grad[0] and self.fused:  # 5 launches instead of 8
+            gx = get_array_module(gy).empty_like(gy)
+            LAYER_NORM_INPUT_GRADIENT(g_hat, x_hat, g_hat.mean(axis=self.axes, keepdims=True),
+                                      (g_hat * x_hat).mean(axis=self.axes, keepdims=True), self.inv_std, gx)
+        elif self.needs_input_grad[0]:
+            gx = normalized_input_gradient(g_hat, x_hat, self.inv_std, self.axes)
         if self.gamma is None:
             return gx
         g_gamma = (gy * x_hat).sum(axis=0) if self.needs_input_grad[1] else None
@@ -247,6 +262,14 @@ class LayerNorm(Function):
         g_gamma = (gy * x_hat).sum(axis=0) if self.needs_input_grad[1] else None
         g_beta = gy.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, g_gamma, g_beta
+
+
+# LayerNorm on the GPU: the NumPy lines' arithmetic, in their order (x̂ and y as BatchNorm's)
+LAYER_NORM_INV_STD = kernels.Kernel("T var, T eps", "T inv_std", "inv_std = (T)1 / sqrt(var + eps);",
+                                    "minigrad_layer_norm_inv_std")
+LAYER_NORM_INPUT_GRADIENT = kernels.Kernel(
+    "T g_hat, T x_hat, T mean_g_hat, T mean_g_hat_x_hat, T inv_std", "T gx",
+    "gx = inv_std * (g_hat - mean_g_hat - x_hat * mean_g_hat_x_hat);", "minigrad_layer_norm_input_gradient")
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
