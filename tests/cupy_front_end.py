@@ -28,14 +28,19 @@ def available():
     return ""
 
 
-def _arginfo(value, dtype, raw, reduced):
+def _arginfo(value, dtype, raw, shape, reduced):
+    """CuPy's description of one argument: a raw array as it is; a non-raw one as CuPy
+    broadcasts it to the loop's `shape`, or views it as 1-d where every array is contiguous."""
     from cupy._core import _kernel, _scalar
     import cupy
     if not isinstance(value, numpy.ndarray):  # a scalar: CuPy casts it to the parameter's type
         return _kernel._ArgInfo(3, _scalar.CScalar, dtype, 0, True, True)
-    contiguous = value.flags.c_contiguous
-    ndim = 1 if (reduced and not raw) else value.ndim
-    return _kernel._ArgInfo(1, cupy.ndarray, value.dtype, ndim, contiguous or reduced, value.nbytes < 2**31)
+    if raw:
+        ndim, contiguous = value.ndim, value.flags.c_contiguous
+    else:
+        ndim = 1 if reduced else len(shape)
+        contiguous = reduced or (value.flags.c_contiguous and value.shape == shape)
+    return _kernel._ArgInfo(1, cupy.ndarray, value.dtype, ndim, contiguous, value.nbytes < 2**31)
 
 
 def source(kernel, args):
@@ -62,7 +67,7 @@ def source(kernel, args):
     # CuPy views the non-raw arrays as 1-d when all are C-contiguous and of the full shape
     reduced = all(a.flags.c_contiguous and a.shape == shape for a in broadcast)
     dtypes = list(in_types) + [a.dtype for a in args[n_in:]]
-    infos = tuple(_arginfo(a, dtype, p.raw, reduced)
+    infos = tuple(_arginfo(a, dtype, p.raw, shape, reduced)
                   for a, dtype, p in zip(args, dtypes, in_params + out_params))
     indexer = _kernel._ArgInfo(2, _carray.Indexer, None, 1 if reduced else len(shape), True, True)
     return _kernel._get_elementwise_kernel_code(infos + (indexer,), type_map, params, cupy_kernel.operation,
