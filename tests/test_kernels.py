@@ -77,6 +77,19 @@ def bce(reduction, array_targets):
     return run, [(6, 3)]
 
 
+def cross_entropy(reduction, transposed=False, last_class_ahead_by=0.0):
+    labels = np.array([3, 0, 4, 4, 1, 2])
+    ahead = np.zeros((6, 5))
+    ahead[:, 4] = last_class_ahead_by  # 100: e^(x − m) overflows float32 unless m is the max
+
+    def run(x):
+        logits = x.transpose((1, 0)) if transposed else x  # (6, 5); transposed: strided memory
+        logits = logits * 3 + minigrad.tensor(ahead, dtype=x.dtype, backend=x.device)
+        y = F.cross_entropy(logits, labels, reduction=reduction)
+        return y if reduction != "none" else y.sum()
+    return run, [(5, 6) if transposed else (6, 5)]
+
+
 def penalty_gradient(x, w):
     """A gradient penalty's second derivatives (WGAN-GP): through Conv2DWeightGrad and the
     convolutions that differentiate a convolution's gradient."""
@@ -116,6 +129,10 @@ CASES = {
     "bce_with_logits sum, array targets": (*bce("sum", True), False),
     "bce_with_logits none": (*bce("none", True), False),
     "weight_norm": (F.weight_norm, [(5, 7), (5,)], True),
+    "cross_entropy mean": (*cross_entropy("mean"), False),
+    "cross_entropy sum, strided logits": (*cross_entropy("sum", transposed=True), False),
+    "cross_entropy none": (*cross_entropy("none"), False),
+    "cross_entropy of logits that e^x overflows": (*cross_entropy("mean", last_class_ahead_by=100), False),
     "layer_norm (N, C, H, W)": (lambda x, g, b: F.layer_norm(x, g, b), [(3, 4, 5, 2), (4, 5, 2), (4, 5, 2)], True),
     "layer_norm without γ, β": (lambda x: F.layer_norm(x, None, None), [(6, 5)], True),
     "second derivatives of layer_norm": (layer_norm_penalty, [(3, 4, 3, 3), (4, 3, 3), (4, 3, 3)], True),
@@ -247,7 +264,8 @@ def test_every_op_with_a_kernel_is_tested_here():
               "minigrad_bce_with_logits_gradient", "minigrad_adam", "minigrad_adam_scalars",
               "minigrad_capturable_adam", "minigrad_move_towards", "minigrad_splitmix64_uniform",
               "minigrad_splitmix64_normal", "minigrad_splitmix64_advance", "minigrad_weight_norm",
-              "minigrad_weight_norm_gradient", "minigrad_layer_norm_inv_std", "minigrad_layer_norm_input_gradient"}
+              "minigrad_weight_norm_gradient", "minigrad_layer_norm_inv_std", "minigrad_layer_norm_input_gradient",
+              "minigrad_cross_entropy", "minigrad_cross_entropy_gradient"}
     assert {k.name for k in kernels.Kernel.every} == tested
 
 

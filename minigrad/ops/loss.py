@@ -157,9 +157,16 @@ class CrossEntropy(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.labels, self.t = as_class_targets(self.targets, x)
+        self.x_shape, self.fused = x.shape, self.labels is not None and kernels.fused(x)
+        if self.fused:  # one kernel for the rows, where the lines below launch about 10
+            n, classes = x.shape
+            losses, self.row_max, self.log_sum = (xp.empty(n, dtype=x.dtype) for _ in range(3))
+            CROSS_ENTROPY(x, self.labels, classes, losses, self.row_max, self.log_sum)
+            self.x = x
+            return reduce(losses, self.reduction)
         shifted = x - x.max(axis=1, keepdims=True)
         log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        self.probs, self.x_shape = xp.exp(log_probs), x.shape
+        self.probs = xp.exp(log_probs)
         if self.labels is not None:
             losses = -log_probs[xp.arange(x.shape[0]), self.labels]
         else:
@@ -168,6 +175,11 @@ class CrossEntropy(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
+        if self.fused:
+            gx = xp.empty(self.x_shape, dtype=self.x.dtype)
+            CROSS_ENTROPY_GRADIENT(self.x, self.labels[:, None], self.row_max[:, None], self.log_sum[:, None],
+                                   spread(gy, self.x_shape[:1], self.reduction)[:, None], self.x_shape[1], gx)
+            return gx
         if self.labels is not None:
             gx = self.probs.copy()
             gx[xp.arange(gx.shape[0]), self.labels] -= 1
@@ -185,6 +197,26 @@ class CrossEntropy(Function):
             t[xp.arange(x.shape[0]), self.labels] = 1
         gx = Softmax.apply(x, axis=1) * t.sum(axis=1, keepdims=True) - t
         return gx * spread_tensor(gy, x.shape[:1], self.reduction).reshape(-1, 1)
+
+
+# Softmax cross-entropy against labels on the GPU (minigrad/kernels.py): a thread per row
+# finds its max m and ln Σ e^(x − m), then ℓ = −((x_label − m) − ln Σ); the gradient, a
+# thread per logit, is (e^((x − m) − ln Σ) − [c = label])·gy, as the lines above compute it.
+CROSS_ENTROPY = kernels.Kernel(
+    "raw T x, int64 label, int32 classes", "T loss, T row_max, T log_sum",
+    """const ptrdiff_t row = (ptrdiff_t)i * classes;
+    T m = x[row];
+    for (int c = 1; c < classes; ++c) m = x[row + c] > m ? x[row + c] : m;
+    T total = 0;
+    for (int c = 0; c < classes; ++c) total += exp(x[row + c] - m);
+    row_max = m;
+    log_sum = log(total);
+    loss = -((x[row + label] - m) - log_sum);""",
+    "minigrad_cross_entropy")
+CROSS_ENTROPY_GRADIENT = kernels.Kernel(
+    "T x, int64 label, T row_max, T log_sum, T gy, int32 classes", "T gx",
+    "gx = (exp((x - row_max) - log_sum) - (i % classes == label ? (T)1 : (T)0)) * gy;",
+    "minigrad_cross_entropy_gradient")
 
 
 def binary_cross_entropy(probs, targets, reduction="mean"):
