@@ -64,13 +64,14 @@ class WeightNorm(Function):
 
     def forward(self, v, g):
         xp = get_array_module(v)
+        sum_sq = (v * v).sum(axis=1, keepdims=True)            # (out, 1)
         self.fused = kernels.fused(v) and g.dtype == v.dtype
         if self.fused:  # 3 launches instead of 6 (WEIGHT_NORM below)
-            self.sum_sq, self.g = (v * v).sum(axis=1, keepdims=True), g[:, None]
+            self.sum_sq, self.g = sum_sq, g[:, None]
             self.v_hat, w = xp.empty_like(v), xp.empty_like(v)
-            WEIGHT_NORM(v, self.sum_sq, self.g, self.v_hat, w)
+            WEIGHT_NORM(v, sum_sq, self.g, self.v_hat, w)
             return w
-        norm = xp.sqrt((v * v).sum(axis=1, keepdims=True))   # (out, 1)
+        norm = xp.sqrt(sum_sq)
         self.v_hat = v / norm
         self.scale = g[:, None] / norm                          # g/‖v‖
         return g[:, None] * self.v_hat

@@ -51,16 +51,20 @@ def channel_dot(a, b):
 
 def normalize_and_scale(op, centred, inv_std, gamma_beta, per_channel=None):
     """The end of both forwards: x̂ = (x − μ)·inv_std (in place, in `centred`), kept on the op
-    with inv_std and γ for backward, then y = γ·x̂ + β, or x̂ itself without γ and β.
-    per_channel: the shape that broadcasts BatchNorm's (C,) vectors against x; LayerNorm's
-    broadcast as they are (None)."""
+    with inv_std and γ for backward, then y = γ·x̂ + β, or x̂ itself without γ and β; on the
+    GPU x̂ and y in one kernel (NORMALIZE_AND_SCALE). per_channel: the shape that broadcasts
+    BatchNorm's (C,) vectors against x; LayerNorm's broadcast as they are (None)."""
     def broadcast(vector):
         return vector if per_channel is None else vector.reshape(per_channel)
 
     x_hat = centred
-    x_hat *= broadcast(inv_std)
     op.x_hat, op.inv_std = x_hat, inv_std
     op.gamma = gamma_beta[0] if gamma_beta else None
+    if gamma_beta and kernels.fused(x_hat) and all(a.dtype == x_hat.dtype for a in (inv_std, *gamma_beta)):
+        y = get_array_module(x_hat).empty_like(x_hat)
+        NORMALIZE_AND_SCALE(*(broadcast(a) for a in (inv_std, *gamma_beta)), x_hat, y)
+        return y
+    x_hat *= broadcast(inv_std)
     if not gamma_beta:
         return x_hat
     gamma, beta = gamma_beta
@@ -156,13 +160,7 @@ class BatchNorm(Function):
             running = (xp.empty_like(mean), xp.empty_like(mean))  # updated, then dropped
         BATCH_STATISTICS(mean, sum_sq, m, self.eps, 1 - self.momentum, self.momentum, m / (m - 1),
                          inv_std, *running)
-        gamma, beta = gamma_beta if gamma_beta else (1, 0)
-        x_hat, y = centred, xp.empty_like(centred)
-        NORMALIZE_AND_SCALE(inv_std.reshape(per_channel), gamma if not gamma_beta else gamma.reshape(per_channel),
-                            beta if not gamma_beta else beta.reshape(per_channel), x_hat, y)
-        self.x_hat, self.inv_std = x_hat, inv_std
-        self.gamma = gamma_beta[0] if gamma_beta else None
-        return y if gamma_beta else x_hat
+        return normalize_and_scale(self, centred, inv_std, gamma_beta, per_channel)
 
     def backward_graph(self, gy, x, *gamma_beta, y):
         per_channel = (1, -1) + (1,) * (x.ndim - 2)
@@ -229,12 +227,8 @@ class LayerNorm(Function):
         if self.fused:  # 6 launches instead of 10: inv_std in one kernel, x̂ and y in another
             inv_std = xp.empty_like(var)
             LAYER_NORM_INV_STD(var, self.eps, inv_std)
-            gamma, beta = gamma_beta if gamma_beta else (1, 0)
-            y = xp.empty_like(centred)
-            NORMALIZE_AND_SCALE(inv_std, gamma, beta, centred, y)
-            self.x_hat, self.inv_std, self.gamma = centred, inv_std, gamma_beta[0] if gamma_beta else None
-            return y if gamma_beta else centred
-        inv_std = 1 / xp.sqrt(var + self.eps)
+        else:
+            inv_std = 1 / xp.sqrt(var + self.eps)
         return normalize_and_scale(self, centred, inv_std, gamma_beta)
 
     def backward(self, gy):
