@@ -49,14 +49,14 @@ def grads_of(fn, arrays, backend_name, dtype):
     return [y.numpy() for y in outputs] + [mg_backend.to_numpy(t.grad) for t in tensors]
 
 
-def batch_norm_case(shape, affine, nhwc=False):
+def batch_norm_case(shape, affine, nhwc=False, training=True):
     def run(x, *gamma_beta):
         if nhwc:  # x as a convolution leaves it: NCHW-shaped, channels-last memory
             x = x.transpose((0, 3, 1, 2))
         running = [mg_backend.backend_module(x.device).zeros(shape[1], dtype=x.dtype),
                    mg_backend.backend_module(x.device).ones(shape[1], dtype=x.dtype)]
         gamma, beta = gamma_beta if affine else (None, None)
-        y = F.batch_norm(x, gamma, beta, *running, training=True)
+        y = F.batch_norm(x, gamma, beta, *running, training=training)
         return y, minigrad.tensor(running[0]), minigrad.tensor(running[1])
     n, c, *hw = shape
     shapes = [(n, *hw, c) if nhwc else shape] + ([(c,), (c,)] if affine else [])
@@ -123,6 +123,7 @@ CASES = {
     "batch_norm (N, C, H, W)": (*batch_norm_case((3, 4, 5, 2), affine=True), True),
     "batch_norm channels-last memory": (*batch_norm_case((3, 4, 5, 2), affine=True, nhwc=True), True),
     "batch_norm without γ, β": (*batch_norm_case((3, 4, 5, 2), affine=False), True),
+    "batch_norm in evaluation": (*batch_norm_case((3, 4, 5, 2), affine=True, training=False), True),
     "leaky_relu 0.2": (leaky(0.2), [(4, 5)], True),
     "leaky_relu 1.5": (leaky(1.5), [(4, 5)], True),
     "bce_with_logits mean": (*bce("mean", False), False),
