@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check: what a lent NVIDIA GPU should confirm, in one run of at most 10 minutes
-# (the stages' time limits add up to 566 s).
+# (the stages' time limits add up to 557 s).
 #
 #   bash benchmarks/gpu_check.sh [OUTPUT]            # on a GPU machine (default OUTPUT:
 #                                                    # benchmarks/gpu_results.md, to commit)
@@ -12,7 +12,7 @@
 #   2. the test suite on the cupy backend (python -m pytest --backend cupy), which includes
 #      the captured-against-eager training tests (tests/test_capture_training.py)
 #   3. a short training run of every model with --backend cupy (captured: the default),
-#      and the DCGAN's eager (--capture off), timed
+#      and the DCGAN's eager (--capture off), the eight side by side on the one GPU
 #   4. benchmarks/gan_step.py --backend cupy --compare-torch --capture: every model's step at
 #      batch 64, four ways side by side: ours eager, ours captured, PyTorch CUDA eager,
 #      PyTorch with CUDA graphs (targets, docs/performance.md: captured at most 1.0x PyTorch
@@ -59,8 +59,9 @@ else
          --models dcgan,gan,dcgan-keras,sgan,wgan_gp,cgan,sgan_improved)  # a row is printed as it is measured
   unfused=(--capture --batch-sizes 64 --steps 20 --warmup 5 --rounds 4 --models dcgan,gan)
   full=()  # the default run: 10,000 iterations
-  # the suite on CuPy has grown to about 1,760 tests (1,361 took 110 s on 12 workers on 2026-12-04)
-  limit_tests=150 limit_train=13 limit_bench=170 limit_unfused=36 limit_full=80 limit_profile=26  # 150 + 8·13 + 170 + 36 + 80 + 26 = 566 s
+  # the suite on CuPy has grown to 1,786 tests (1,361 took 110 s on 12 workers on 2026-12-04);
+  # the eight training runs go side by side, each within limit_train
+  limit_tests=200 limit_train=45 limit_bench=170 limit_unfused=36 limit_full=80 limit_profile=26  # 200 + 45 + 170 + 36 + 80 + 26 = 557 s
   "$PYTHON" -c "import xdist" 2>/dev/null && tests=(-n "${WORKERS:-12}" "${tests[@]}")
   if ! reason=$("$PYTHON" -c "from minigrad import backend
 if not backend.cupy_available(): print(backend._cupy_error); raise SystemExit(1)" 2>&1); then
@@ -85,27 +86,37 @@ failed=0
 } > "$output"
 
 stage() {  # stage TITLE SECONDS COMMAND...: run it with a time limit, log its output and status
-  local title=$1 seconds=$2 status log=/dev/null
+  # to $section (default: OUTPUT); returns the command's status
+  local title=$1 seconds=$2 status log=/dev/null out=${section:-$output}
   shift 2
   echo "== $title" >&2
   [ -n "$LOG_DIR" ] && mkdir -p "$LOG_DIR" && log="$LOG_DIR/${title//[^A-Za-z0-9_]/_}.log"
-  { echo; echo "## $title"; echo; echo "\`$*\`"; echo; echo '```'; } >> "$output"
-  timeout "$seconds" "$@" 2>&1 | tee "$log" | tail -n 40 >> "$output"
+  { echo; echo "## $title"; echo; echo "\`$*\`"; echo; echo '```'; } >> "$out"
+  timeout "$seconds" "$@" 2>&1 | tee "$log" | tail -n 40 >> "$out"
   status=${PIPESTATUS[0]}
-  { echo '```'; echo; echo "exit status $status$([ "$status" = 124 ] && echo " (stopped at its ${seconds} s limit)")"; } >> "$output"
+  { echo '```'; echo; echo "exit status $status$([ "$status" = 124 ] && echo " (stopped at its ${seconds} s limit)")"; } >> "$out"
   [ "$status" = 0 ] || failed=1
+  return "$status"
 }
 
 stage "Tests on the $backend backend" $limit_tests "$PYTHON" -m pytest -q -p no:cacheprovider --backend "$backend" "${tests[@]}"
-# every model the benchmarks know, captured as on CuPy by default: "name: example [its flags]"
+# every model the benchmarks know, captured as on CuPy by default, and the DCGAN eager:
+# "name: example [its flags]". They run side by side (each a stage of its own, on the one
+# GPU): what they check is that each trains, and the minutes go further to the tests.
+pids=()
 for run in "gan: gan" "dcgan: dcgan" "dcgan-keras: dcgan --arch keras" "sgan: sgan" \
-           "sgan_improved: sgan --model improved" "wgan_gp: wgan_gp" "cgan: cgan"; do
-  name=${run%%:*} command=(${run#*: })
-  stage "Training: $name" $limit_train "$PYTHON" examples/${command[0]}.py "${command[@]:1}" --backend "$backend" \
-        --capture on "${data[@]}" --out "$runs/$name" "${train[@]}"
+           "sgan_improved: sgan --model improved" "wgan_gp: wgan_gp" "cgan: cgan" \
+           "dcgan eager: dcgan --capture off"; do
+  name=${run%%:*} command=(${run#*: }) capture=(--capture on)
+  [[ " ${command[*]} " = *" --capture "* ]] && capture=()
+  section="$runs/${#pids[@]}.md" stage "Training: $name" $limit_train "$PYTHON" examples/${command[0]}.py \
+    "${command[@]:1}" --backend "$backend" "${capture[@]}" "${data[@]}" --out "$runs/${name// /-}" "${train[@]}" &
+  pids+=($!)
 done
-stage "Training: dcgan eager" $limit_train "$PYTHON" examples/dcgan.py --backend "$backend" --capture off \
-      "${data[@]}" --out "$runs/dcgan-eager" "${train[@]}"
+for i in "${!pids[@]}"; do  # their sections in order, once all have ended
+  wait "${pids[$i]}" || failed=1
+  cat "$runs/$i.md" >> "$output"
+done
 stage "Training step against PyTorch" $limit_bench "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${bench[@]}"
 stage "Training step without the fused kernels" $limit_unfused env MINIGRAD_FUSED_KERNELS=0 \
       "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${unfused[@]}"
