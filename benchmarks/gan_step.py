@@ -281,6 +281,8 @@ class Worker:
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, env=env)
         self.times = []
+
+    def ready(self):
         self._read()  # {"ready": true} once built and warmed up
 
     def _read(self):
@@ -315,14 +317,31 @@ def quartiles(values):
 
 
 def measure(model, batch_size, args):
-    """{framework: (step times, memory)} for one model and batch size, interleaved."""
+    """{framework: (step times, memory)} for one model and batch size, interleaved. A
+    framework whose worker died maps to None (its error is above it, on stderr): one column
+    that cannot run (a step PyTorch cannot capture, say) costs its cells, not the table."""
     frameworks = frameworks_of(args)
+    results = dict.fromkeys(frameworks)
+    # started together, so that their set-ups and warm-ups overlap; the timed runs take turns
     workers = {name: Worker(name, model, batch_size, args) for name in frameworks}
+
+    def attempt(name, action):
+        try:
+            return action()
+        except (RuntimeError, OSError) as error:  # OSError: a pipe to a worker that died
+            print(f"gan_step: {model}, {FRAMEWORKS[name]}: {error}", file=sys.stderr)
+            workers.pop(name)
+
+    for name in frameworks:
+        attempt(name, workers[name].ready)
     per_round = [args.steps // args.rounds + (r < args.steps % args.rounds) for r in range(args.rounds)]
     for r, count in enumerate(per_round):
         for name in (frameworks if r % 2 == 0 else frameworks[::-1]):
-            workers[name].run(count)
-    return {name: (w.times, w.finish()) for name, w in workers.items()}
+            if name in workers:
+                attempt(name, lambda: workers[name].run(count))
+    for name, w in list(workers.items()):
+        results[name] = attempt(name, lambda: (w.times, w.finish()))
+    return results
 
 
 def describe_machine(args):
@@ -369,31 +388,43 @@ def print_table(args):
         columns += ["GFLOP/step", "GEMM peak GFLOP/s", "floor ms", "ours / floor"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|")
-    eager_after_all = []  # (model, why) where the captured step fell back to eager
+    eager_after_all, failed = [], []  # (model, why) where the captured step fell back to eager
     for batch_size in batch_sizes:
         for model in models:
             results = measure(model, batch_size, args)
+            ran = {name: result for name, result in results.items() if result is not None}
+            failed += [(model, name) for name in frameworks if name not in ran]
             cells = [model, str(batch_size)]
             for name in frameworks:
-                low, high = quartiles(results[name][0])
-                why = results[name][1].get("not_captured")
+                if name not in ran:
+                    cells.append("failed ‡")
+                    continue
+                low, high = quartiles(ran[name][0])
+                why = ran[name][1].get("not_captured")
                 if why:
                     eager_after_all.append((model, why))
-                cells.append(f"{median(results[name][0]):.2f} ({low:.1f}–{high:.1f}){' †' if why else ''}")
+                cells.append(f"{median(ran[name][0]):.2f} ({low:.1f}–{high:.1f}){' †' if why else ''}")
             for a, b in ratios_of(frameworks):
-                cells.append(f"{median(results[a][0]) / median(results[b][0]):.2f}")
+                cells.append(f"{median(ran[a][0]) / median(ran[b][0]):.2f}" if a in ran and b in ran else "—")
             for name in (("ours", "torch") if args.compare_torch else ("ours",)) if on_host else ():
-                memory = results[name][1]
-                cells.append(f"{memory['peak_kb'] / 1024:.0f} ({(memory['peak_kb'] - memory['baseline_kb']) / 1024:.0f})")
+                memory = ran[name][1] if name in ran else None
+                cells.append(f"{memory['peak_kb'] / 1024:.0f} ({(memory['peak_kb'] - memory['baseline_kb']) / 1024:.0f})"
+                             if memory else "—")
             if args.compare_torch and on_host:  # floor: the step's FLOPs at NumPy's best GEMM rate
-                flop, peak = results["torch"][1]["flop"], results["ours"][1]["gemm_peak"]
-                floor_ms = 1e3 * flop / peak
-                cells += [f"{flop / 1e9:.1f}", f"{peak / 1e9:.0f}", f"{floor_ms:.0f}",
-                          f"{median(results['ours'][0]) / floor_ms:.1f}"]
+                if "torch" in ran and "ours" in ran:
+                    flop, peak = ran["torch"][1]["flop"], ran["ours"][1]["gemm_peak"]
+                    floor_ms = 1e3 * flop / peak
+                    cells += [f"{flop / 1e9:.1f}", f"{peak / 1e9:.0f}", f"{floor_ms:.0f}",
+                              f"{median(ran['ours'][0]) / floor_ms:.1f}"]
+                else:
+                    cells += ["—"] * 4
             print("| " + " | ".join(cells) + " |", flush=True)
     for model, why in eager_after_all:
         print(f"\n† {model}: not captured, so that column is an eager step: {why}")
+    for model, name in failed:
+        print(f"\n‡ {model}: {FRAMEWORKS[name]} did not run: its worker's error is above, on stderr")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    return 1 if failed else 0  # a column that did not run fails the command, after the table
 
 
 # ============================================================================ per layer
@@ -582,4 +613,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

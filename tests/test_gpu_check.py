@@ -72,3 +72,37 @@ def test_a_captured_step_that_ran_eagerly_is_marked_in_the_table(monkeypatch, ca
     results["ours-captured"][1]["not_captured"] = None
     gan_step.print_table(gan_step.parse_args(["--models", "gan", "--batch-sizes", "8", "--capture"]))
     assert "†" not in capsys.readouterr().out
+
+
+def test_a_column_whose_worker_died_costs_its_cells_not_the_table(monkeypatch, capsys):
+    """A lease is one run of the script: if one worker dies (PyTorch cannot capture a step,
+    say), the other columns and models are still measured, and the command still fails."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import gan_step
+
+    class Worker:  # dies in its set-up (torch on gan) or in its first run (ours captured on dcgan)
+        def __init__(self, name, model, batch_size, args):
+            self.name, self.model, self.times = name, model, []
+
+        def ready(self):
+            if (self.name, self.model) == ("torch", "gan"):
+                raise RuntimeError("benchmark worker died (see its error above)")
+
+        def run(self, count):
+            if (self.name, self.model) == ("ours-captured", "dcgan"):
+                raise BrokenPipeError(32, "Broken pipe")
+            self.times += [10.0 if self.name == "torch" else 5.0] * count
+
+        def finish(self):
+            return {"peak_kb": 2048, "baseline_kb": 1024, "flop": 1e9, "gemm_peak": 1e11}
+
+    monkeypatch.setattr(gan_step, "Worker", Worker)
+    monkeypatch.setattr(gan_step, "describe_machine", lambda args: "a machine")
+    args = gan_step.parse_args(["--models", "gan,dcgan", "--batch-sizes", "8", "--compare-torch",
+                                "--capture", "--steps", "4", "--rounds", "2"])
+    assert gan_step.print_table(args) == 1
+    out, err = capsys.readouterr()
+    assert "| gan | 8 | 5.00 (5.0–5.0) | 5.00 (5.0–5.0) | failed ‡ | — | — | 2 (1) | — | — | — | — | — |" in out
+    assert "| dcgan | 8 | 5.00 (5.0–5.0) | failed ‡ | 10.00 (10.0–10.0) | 0.50 | — | 2 (1) | 2 (1) | 1.0 |" in out
+    assert "‡ gan: PyTorch did not run" in out and "‡ dcgan: ours captured did not run" in out
+    assert "gan, PyTorch: benchmark worker died" in err and "dcgan, ours captured: [Errno 32]" in err
