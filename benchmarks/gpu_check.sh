@@ -99,7 +99,8 @@ stage() {  # stage TITLE SECONDS COMMAND...: run it with a time limit, log its o
   return "$status"
 }
 
-stage "Tests on the $backend backend" $limit_tests "$PYTHON" -m pytest -q -p no:cacheprovider --backend "$backend" "${tests[@]}"
+# -v: a test named as it ends, so that a suite stopped at its limit still says which failed
+stage "Tests on the $backend backend" $limit_tests "$PYTHON" -m pytest -v -p no:cacheprovider --durations=15 --backend "$backend" "${tests[@]}"
 # every model the benchmarks know, captured as on CuPy by default, and the DCGAN eager:
 # "name: example [its flags]". They run side by side (each a stage of its own, on the one
 # GPU): what they check is that each trains, and the minutes go further to the tests.
