@@ -23,9 +23,12 @@ How it measures:
   optimizer and one step hold).
 - the threads are fixed before NumPy or PyTorch loads: OMP/OPENBLAS/MKL_NUM_THREADS and
   torch.set_num_threads are set to --threads.
-- each worker warms up (--warmup steps), then the two workers take turns: --rounds
+- a row's workers start together and warm up (--warmup steps), then take turns: --rounds
   rounds of --steps/--rounds steps each, ours first in even rounds and PyTorch first in
   odd ones, so a change in the machine's load hits both. The median over all steps is shown.
+- a captured step that fell back to eager is marked †; a worker that died (its error goes
+  to stderr) leaves its cells "failed ‡", the rest of the table is measured, and the
+  command exits 1.
 - with --compare-torch, the floor: the step's FLOPs (PyTorch's flop counter on the twin's
   step: matrix products and convolutions, forward and backward) at the best rate of NumPy's
   float32 GEMM on a square 2048² product in our worker; "ours / floor" says how far the
