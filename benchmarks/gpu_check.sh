@@ -125,8 +125,9 @@ wall_time=(-c "import subprocess, sys, time; start = time.perf_counter(); status
 print(f'wall time: {time.perf_counter() - start:.1f} s'); sys.exit(status)")
 stage "The whole default DCGAN run" $limit_full "$PYTHON" "${wall_time[@]}" "$PYTHON" examples/dcgan.py \
       --backend "$backend" "${data[@]}" --out "$runs/dcgan-full" "${full[@]}"
-if [ -s "$runs/dcgan-full/metrics.jsonl" ]; then  # how far it got and how fast, even if stopped at its limit
-  { echo; echo "Its last row of metrics.jsonl:"; echo; echo '```'; tail -n 1 "$runs/dcgan-full/metrics.jsonl"; echo '```'; } >> "$output"
+if [ -s "$runs/dcgan-full/metrics.jsonl" ]; then  # how far it got, even if stopped at its limit, and where its time went
+  { echo; echo "Its time, steps and writes apart (benchmarks/loop_overhead.py --split):"; echo; echo '```'
+    "$PYTHON" benchmarks/loop_overhead.py --split "$runs/dcgan-full" 2>&1; echo '```'; } >> "$output"
 fi
 [ $rehearsal = 0 ] && stage "Where the DCGAN step's time goes" $limit_profile "$PYTHON" benchmarks/gpu_profile.py --models dcgan --top 20
 

@@ -1,6 +1,7 @@
 """Checkpoints: resuming continues exactly, writing is atomic, a checkpoint that does not fit
 is refused with a message saying what differs, and loading never unpickles."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -166,6 +167,46 @@ def test_a_file_that_is_not_a_training_checkpoint_is_refused(tmp_path):
     checkpoint.save_npz(tmp_path / "other.npz", {"x": np.zeros(3)}, {"format": "something else"})
     with pytest.raises(checkpoint.CheckpointError, match="not a minigrad training checkpoint"):
         checkpoint.read_training(tmp_path / "other.npz")
+
+
+# ----------------------------------------------------------------------------- written on
+def test_a_checkpoint_written_while_training_goes_on_holds_its_own_iteration(backend, mnist_dir, tmp_path,
+                                                                           monkeypatch):
+    """The writer's thread writes a checkpoint while the loop trains on: what it writes is
+    the run at the checkpoint's iteration (copies taken then), not at the one it has reached."""
+    common = (*TINY, "--backend", backend, "--data-dir", mnist_dir)
+    assert run_example("gan", "--iterations", 2, "--out", tmp_path / "two", *common) == 0
+    written, real_save_training = {}, checkpoint.save_training
+
+    def slow_save_training(path, **fields):  # iterations 3 and 4 run meanwhile
+        time.sleep(0.5)
+        real_save_training(path, **fields)
+        written[fields["iteration"]] = checkpoint.read_training(path)[0]
+    monkeypatch.setattr(checkpoint, "save_training", slow_save_training)
+    assert run_example("gan", "--iterations", 4, "--checkpoint-every", 2, "--out", tmp_path / "four",
+                       *common) == 0
+    assert sorted(written) == [2, 4]
+    at_two = checkpoint.read_training(tmp_path / "two" / "latest.npz")[0]
+    for name in at_two:
+        np.testing.assert_array_equal(written[2][name], at_two[name], err_msg=name)
+    assert any(not np.array_equal(written[4][name], at_two[name]) for name in at_two)  # it trained on
+
+
+def test_a_checkpoint_that_fails_to_be_written_stops_the_run_saying_why(mnist_dir, tmp_path, monkeypatch, capsys):
+    """A write on the writer's thread that fails (a full disk) is the run's error, and the
+    checkpoint before it is left as it was."""
+    out, real_save_npz = tmp_path / "run", checkpoint.save_npz
+
+    def fails_after_iteration_2(path, arrays, meta):
+        if meta.get("iteration", 0) > 2 and path.name == "latest.npz":
+            raise OSError("[Errno 28] No space left on device")
+        real_save_npz(path, arrays, meta)
+    monkeypatch.setattr(checkpoint, "save_npz", fails_after_iteration_2)
+    assert run_example("gan", "--iterations", 6, "--checkpoint-every", 2, "--out", out, *TINY,
+                       "--data-dir", mnist_dir) == 1
+    assert "error: [Errno 28] No space left on device; the last checkpoint in --out is left as it was" \
+        in capsys.readouterr().err
+    assert checkpoint.read_training(out / "latest.npz")[1]["iteration"] == 2
 
 
 # ----------------------------------------------------------------------------- atomic writes

@@ -54,7 +54,7 @@ def test_the_rehearsal_runs_every_stage(tmp_path):
     assert text.count("| gan | 8 |") == 2 and "ours captured ms/step" in text  # the benchmark's table, both ways
     assert "MINIGRAD_FUSED_KERNELS=0" in text
     assert "--capture on" in text and "--capture off" in text and "wall time:" in text
-    assert 'Its last row of metrics.jsonl:\n\n```\n{"iteration": 2, "seconds": ' in text  # the full run's pace
+    assert "apart (benchmarks/loop_overhead.py --split):\n\n```\ndcgan-full: 2 iterations in " in text  # its pace
 
 
 def test_a_captured_step_that_ran_eagerly_is_marked_in_the_table(monkeypatch, capsys):

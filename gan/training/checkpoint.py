@@ -157,6 +157,17 @@ def unflatten_state(tree, arrays):
 
 
 # ----------------------------------------------------------------------------- training runs
+class Snapshot:
+    """A module's or optimizer's state_dict (host copies) as it was when taken: what
+    save_training and save_generator write when training has gone on since."""
+
+    def __init__(self, owner):
+        self.state = owner.state_dict()
+
+    def state_dict(self):
+        return self.state
+
+
 def save_training(path, *, kind, config, iteration, modules, optimizers, arrays=None, state=None):
     """Save a training run: `modules` and `optimizers` are dicts {"G": ..., "D": ...};
     `arrays` extra host arrays; `state` extra JSON-able data (RNG, batch samplers)."""

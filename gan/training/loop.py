@@ -7,15 +7,14 @@ model in gan/models/) says what to build and which step to take, a TrainConfig
 - `run_folder`      the --out folder: refused if it holds another run or another writer
 - `build_run`       data, networks, optimizers, batches and the fixed noise of the sample grid
 - `resume`          puts a checkpoint back: weights, optimizer moments, RNG, batch position
-- `save_checkpoint` checks the weights are finite, then writes latest.npz atomically
-- `outputs`         metrics.jsonl, a row every --log-every iterations, and the pictures
+- `save_checkpoint` checks the weights are finite, then has latest.npz written atomically
+- `outputs`         metrics.jsonl, a row every --log-every iterations, the pictures, and the
+                    Writer that writes pictures and checkpoints while training goes on
+- `signals`         StopRequest: Ctrl-C or SIGTERM stops the run after this iteration
 """
 import dataclasses
 import json
 import math
-import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +30,10 @@ from minigrad.random import get_rng_state, set_rng_state, use_splitmix64
 from .. import data, idx
 from . import checkpoint, run_folder, stepping, tensorboard
 from .config import ConfigError, checkpoint_defaults
-from .outputs import Log, write_pictures
+from .outputs import Log, Writer, write_pictures
 from .recipe import Networks, TrainingData, host_latent
 from .run_folder import GENERATOR, LATEST, METRICS
+from .signals import StopRequest
 
 GRID_SIZE = 64  # samples in the fixed-noise grid (8 x 8)
 
@@ -56,6 +56,7 @@ class Run:
     seconds_before: float = 0.0          # training time of the runs this one resumed
     last_checkpoint: tuple = None        # (path, iteration) of the last good checkpoint
     board: object = None                 # the TensorBoard writer of --tensorboard
+    writer: Writer = field(default_factory=Writer)  # writes pictures and checkpoints
     started: float = field(default_factory=time.perf_counter)
 
     def seconds(self):
@@ -171,35 +172,46 @@ def warn_if_schedule_changes(run, saved_config):
 
 
 def save_checkpoint(run):
-    """Write latest.npz, once its weights and optimizer moments are checked finite: a
-    checkpoint called good can always be resumed."""
-    for name, module in run.modules().items():
+    """Check that the weights and optimizer moments are finite, then have the run's writer
+    write latest.npz atomically, from copies taken now: a checkpoint called good can always
+    be resumed."""
+    modules = {name: checkpoint.Snapshot(module) for name, module in run.modules().items()}
+    optimizers = {name: checkpoint.Snapshot(optimizer) for name, optimizer in run.optimizers().items()}
+    for name, module in modules.items():
         for key, value in module.state_dict().items():
             if not np.isfinite(value).all():
                 raise TrainingDiverged(f"training diverged by iteration {run.iteration}: {name}'s "
                                        f"{key} is not finite; {kept(run)}")
-    for name, optimizer in run.optimizers().items():
+    for name, optimizer in optimizers.items():
         for key, value in optimizer.state_dict().items():
             if isinstance(value, np.ndarray) and not np.isfinite(value).all():
                 raise TrainingDiverged(f"training diverged by iteration {run.iteration}: {name}'s "
                                        f"optimizer {key} is not finite; {kept(run)}")
     config = run.config
-    path = run.out / LATEST
-    checkpoint.save_training(
-        path, kind=run.recipe.name, config=checkpoint_config(run), iteration=run.iteration,
-        modules=run.modules(), optimizers=run.optimizers(), arrays={"fixed_noise": run.fixed_noise},
-        state={"rng": get_rng_state(), "batches": run.batches.state(),
-               "seconds": run.seconds(), "config": json.loads(json.dumps(dataclasses.asdict(config), default=str))})
-    run.last_checkpoint = (path, run.iteration)
+    path, iteration = run.out / LATEST, run.iteration
+    written_as = dict(kind=run.recipe.name, config=checkpoint_config(run), iteration=iteration)
+    state = {"rng": get_rng_state(), "batches": run.batches.state(), "seconds": run.seconds(),
+             "config": json.loads(json.dumps(dataclasses.asdict(config), default=str))}
+    arrays, averaged = {"fixed_noise": run.fixed_noise}, run.nets.g_average is not None
+    sampler = None  # a fraction of latest.npz, for gan.sample
+    if run.recipe.draws_samples(config.options):
+        sampler = checkpoint.Snapshot(run.sampler())
+
+    def write():
+        checkpoint.save_training(path, **written_as, modules=modules, optimizers=optimizers,
+                                 arrays=arrays, state=state)
+        run.last_checkpoint = (path, iteration)  # once it is on disk
+        if sampler is not None:
+            checkpoint.save_generator(run.out / GENERATOR, **written_as, generator=sampler,
+                                      averaged=averaged)
+    run.writer.submit(write)
     run.align_averages()
-    if run.recipe.draws_samples(config.options):  # a fraction of latest.npz, for gan.sample
-        checkpoint.save_generator(run.out / GENERATOR, kind=run.recipe.name, config=checkpoint_config(run),
-                                  iteration=run.iteration, generator=run.sampler(),
-                                  averaged=run.nets.g_average is not None)
 
 
 def kept(run):
-    """What a stopped run leaves to resume from, for its error message."""
+    """What a stopped run leaves to resume from, for its error message (once the checkpoint
+    being written, if any, is on disk)."""
+    run.writer.wait(quietly=True)  # a write that failed leaves the one before: named below
     if run.last_checkpoint is None:
         return "stopped; no checkpoint had been written yet. Try a smaller --lr or another --seed."
     path, iteration = run.last_checkpoint
@@ -212,35 +224,6 @@ def check_finite(numbers, run):
         if not math.isfinite(value):
             raise TrainingDiverged(f"training diverged at iteration {run.iteration}: {name} = {value}; "
                                    + kept(run))
-
-
-# ----------------------------------------------------------------------------- stopping
-class StopRequest:
-    """Ctrl-C, or SIGTERM (`kill`, a job scheduler's time limit), asks the loop to stop after
-    the current iteration, so that the checkpoint it then writes is consistent; a second
-    signal stops at once (latest.npz stays as it was)."""
-
-    SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
-
-    def __init__(self):
-        self.requested = False
-        self.previous_handlers = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self.previous_handlers = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
-        return self
-
-    def _on_signal(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print(f"\n{self.SIGNALS[signum]}: stopping after this iteration to write a checkpoint "
-              "(send it again to stop at once)", file=sys.stderr)
-
-    def __exit__(self, *exc_info):
-        for s, handler in self.previous_handlers.items():
-            signal.signal(s, handler)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -334,15 +317,18 @@ def train_in(out, recipe, config, board, train_data):
                 if i % config.checkpoint_every == 0 or stop.requested:
                     save_checkpoint(run)
                 if stop.requested:
+                    run.writer.wait()
                     bar.write(f"interrupted: checkpoint of iteration {i} written to {out / LATEST}; "
                               f"continue with --resume")
                     return "interrupted"
+        run.writer.wait()
+        if run.last_checkpoint != (out / LATEST, run.iteration):  # not written at this iteration yet
+            save_checkpoint(run)
+        write_pictures(run, "samples_final.png")
+        run.writer.wait()
     finally:
         log.close()
-
-    if run.last_checkpoint != (out / LATEST, run.iteration):  # not written at this iteration yet
-        save_checkpoint(run)
-    write_pictures(run, "samples_final.png")
+        run.writer.wait(quietly=True)  # a file being written is finished, not cut off by an error
     print(f"done: {run.iteration} iterations in {run.seconds():.0f} s; checkpoint {out / LATEST}, "
           f"samples, curves and metrics in {out}")
     return "done"

@@ -1,6 +1,8 @@
 """What a run writes besides its checkpoint: metrics.jsonl, the fixed-noise sample grids
-and the loss and accuracy curves (and, with --tensorboard, the same numbers and grids)."""
+and the loss and accuracy curves (and, with --tensorboard, the same numbers and grids); and
+the Writer that writes the pictures and checkpoints while training goes on."""
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -63,20 +65,58 @@ def host_floats(values):
     return backend.to_numpy(xp.stack(values)).astype(np.float64)
 
 
+class Writer:
+    """Writes a run's pictures and checkpoints on a thread of its own, one job at a time and
+    in order, while the loop trains on. On a GPU the default DCGAN run would otherwise spend
+    about as long writing as taking its steps (benchmarks/loop_overhead.py). A job is given
+    host copies taken when it was given, so it writes the run as it was then.
+
+    `wait()` returns once every job given so far is done, and raises the error of one that
+    failed; `wait(quietly=True)` only waits (an error is on its way already)."""
+
+    def __init__(self):
+        self.thread, self.error = None, None
+
+    def submit(self, job):
+        self.wait()  # one at a time: a checkpoint is on disk before the next is written
+        self.thread = threading.Thread(target=self._run, args=(job,), name="minigrad-writer")
+        self.thread.start()
+
+    def _run(self, job):
+        try:
+            job()
+        except BaseException as error:  # raised again by wait(), in the loop's thread
+            self.error = error
+
+    def wait(self, quietly=False):
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        error, self.error = self.error, None
+        if error is not None and not quietly:
+            raise error
+
+
 def write_pictures(run, samples_name=None):
-    """The fixed-noise grid as `samples_name` (if the model draws), and the curves."""
+    """The fixed-noise grid as `samples_name` (if the model draws), and the curves: the
+    samples drawn and the log read now, the files written by the run's writer."""
+    grids = []  # (images, per row, file)
     if samples_name and run.recipe.draws_samples(run.config.options):
-        images, per_row = run.recipe.grid(run.sampler(), run.fixed_noise)
-        grid = plots.save_grid(images, run.out / samples_name, nrow=per_row, scale=2)
-        if run.board is not None:
-            tensorboard.add_grid(run.board, grid, run.iteration)
+        grids.append((*run.recipe.grid(run.sampler(), run.fixed_noise), run.out / samples_name))
         if run.nets.g_average is not None:
             # G itself too: the average trails G by ~1/(1 - decay) iterations, so early in
             # a run it is a mix of very different generators and G's grid is the better one.
-            raw, per_row = run.recipe.grid(run.nets.generator, run.fixed_noise)
-            plots.save_grid(raw, run.out / samples_name.replace(".png", "_raw.png"), nrow=per_row, scale=2)
-    rows = Log.read(run.out / METRICS)
-    if rows:
-        plots.save_loss_curves(rows, run.out / "losses.png")
-        if any("acc" in key for key in rows[-1]):  # a WGAN critic without the code measures none
-            plots.save_accuracy_curve(rows, run.out / "accuracy.png")
+            raw_file = run.out / samples_name.replace(".png", "_raw.png")
+            grids.append((*run.recipe.grid(run.nets.generator, run.fixed_noise), raw_file))
+    rows, board, iteration, out = Log.read(run.out / METRICS), run.board, run.iteration, run.out
+
+    def write():
+        for k, (images, per_row, path) in enumerate(grids):
+            grid = plots.save_grid(images, path, nrow=per_row, scale=2)
+            if k == 0 and board is not None:
+                tensorboard.add_grid(board, grid, iteration)
+        if rows:
+            plots.save_loss_curves(rows, out / "losses.png")
+            if any("acc" in key for key in rows[-1]):  # a WGAN critic without the code measures none
+                plots.save_accuracy_curve(rows, out / "accuracy.png")
+    run.writer.submit(write)
