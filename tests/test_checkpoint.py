@@ -1,6 +1,7 @@
 """Checkpoints: resuming continues exactly, writing is atomic, a checkpoint that does not fit
 is refused with a message saying what differs, and loading never unpickles."""
 import json
+import threading
 import time
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from gan import models
 from gan.models import blocks
-from gan.training import checkpoint
+from gan.training import checkpoint, outputs
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
 
 TINY = ("--limit", 128, "--batch-size", 8, "--log-every", 1, "--sample-every", 1000)
@@ -207,6 +208,45 @@ def test_a_checkpoint_that_fails_to_be_written_stops_the_run_saying_why(mnist_di
     assert "error: [Errno 28] No space left on device; the last checkpoint in --out is left as it was" \
         in capsys.readouterr().err
     assert checkpoint.read_training(out / "latest.npz")[1]["iteration"] == 2
+
+
+def test_the_writer_keeps_the_order_and_holds_at_most_two_jobs():
+    """An iteration's pictures and checkpoint are written side by side with training; a third
+    job (copies of another checkpoint) waits for the first, and all run in the order given."""
+    writer, done, release = outputs.Writer(), [], threading.Event()
+
+    def job(k):
+        def write():
+            if k == 0:
+                release.wait(10)
+            done.append(k)
+        return write
+    writer.submit(job(0))
+    writer.submit(job(1))  # does not wait: two outstanding
+    assert done == []
+    threading.Timer(0.3, release.set).start()
+    began = time.perf_counter()
+    writer.submit(job(2))  # waits for the first
+    assert time.perf_counter() - began > 0.2 and done[0] == 0
+    writer.wait()
+    assert done == [0, 1, 2]
+
+
+def test_the_writer_raises_a_failed_jobs_error_at_the_next_submit_or_wait():
+    writer = outputs.Writer()
+
+    def fail():
+        raise OSError("disk full")
+    writer.submit(fail)
+    with pytest.raises(OSError, match="disk full"):
+        writer.wait()
+    writer.submit(fail)
+    writer.threads[0].join()
+    with pytest.raises(OSError, match="disk full"):
+        writer.submit(lambda: None)  # the run stops at its next write, not at its end
+    writer.submit(fail)
+    writer.wait(quietly=True)  # another error is on its way: this one is dropped
+    writer.wait()
 
 
 # ----------------------------------------------------------------------------- atomic writes

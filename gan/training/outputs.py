@@ -66,36 +66,49 @@ def host_floats(values):
 
 
 class Writer:
-    """Writes a run's pictures and checkpoints on a thread of its own, one job at a time and
-    in order, while the loop trains on. On a GPU a step takes milliseconds, and the default
-    DCGAN run's writes took 18–24 s of the host's time (benchmarks/loop_overhead.py, on a
-    CPU), a third of the run's 60 s goal. A job is given host copies taken when it was
-    given, so it writes the run as it was then.
+    """Writes a run's pictures and checkpoints on threads of their own, in the order given,
+    while the loop trains on. On a GPU a step takes milliseconds, and the default DCGAN run's
+    writes took 18–24 s of the host's time (benchmarks/loop_overhead.py, on a CPU), a third
+    of the run's 60 s goal. A job is given host copies taken when it was given, so it writes
+    the run as it was then.
 
-    `wait()` returns once every job given so far is done, and raises the error of one that
-    failed; `wait(quietly=True)` only waits (an error is on its way already)."""
+    Two jobs at most are outstanding, an iteration's pictures and its checkpoint: a third
+    waits for the first, so copies never pile up. A job that failed raises its error at the
+    next `submit` or `wait`; `wait(quietly=True)` only waits (an error is on its way already)."""
 
     def __init__(self):
-        self.thread, self.error = None, None
+        self.threads, self.errors = [], []
 
     def submit(self, job):
-        self.wait()  # one at a time: a checkpoint is on disk before the next is written
-        self.thread = threading.Thread(target=self._run, args=(job,), name="minigrad-writer")
-        self.thread.start()
+        self._raise_errors()
+        self.threads = [thread for thread in self.threads if thread.is_alive()]
+        if len(self.threads) == 2:
+            self.threads.pop(0).join()
+        after = self.threads[-1] if self.threads else None
+        thread = threading.Thread(target=self._run, args=(job, after), name="minigrad-writer")
+        thread.start()
+        self.threads.append(thread)
 
-    def _run(self, job):
+    def _run(self, job, after):
+        if after is not None:
+            after.join()  # in order: a checkpoint is on disk before the next is written
         try:
             job()
-        except BaseException as error:  # raised again by wait(), in the loop's thread
-            self.error = error
+        except BaseException as error:  # raised again in the loop's thread
+            self.errors.append(error)
 
     def wait(self, quietly=False):
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        error, self.error = self.error, None
-        if error is not None and not quietly:
-            raise error
+        for thread in self.threads:
+            thread.join()
+        self.threads = []
+        if quietly:
+            self.errors = []
+        self._raise_errors()
+
+    def _raise_errors(self):
+        errors, self.errors = self.errors, []
+        if errors:
+            raise errors[0]
 
 
 def write_pictures(run, samples_name=None):
