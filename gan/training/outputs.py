@@ -2,6 +2,7 @@
 and the loss and accuracy curves (and, with --tensorboard, the same numbers and grids); and
 the Writer that writes the pictures and checkpoints while training goes on."""
 import json
+import queue
 import threading
 from pathlib import Path
 
@@ -77,7 +78,7 @@ class Writer:
     next `submit` or `wait`; `wait(quietly=True)` only waits (an error is on its way already)."""
 
     def __init__(self):
-        self.threads, self.errors = [], []
+        self.threads, self.errors = [], queue.SimpleQueue()  # the failed jobs' errors
 
     def submit(self, job):
         self._raise_errors()
@@ -95,19 +96,19 @@ class Writer:
         try:
             job()
         except BaseException as error:  # raised again in the loop's thread
-            self.errors.append(error)
+            self.errors.put(error)
 
     def wait(self, quietly=False):
         for thread in self.threads:
             thread.join()
         self.threads = []
-        if quietly:
-            self.errors = []
-        self._raise_errors()
+        self._raise_errors(quietly)
 
-    def _raise_errors(self):
-        errors, self.errors = self.errors, []
-        if errors:
+    def _raise_errors(self, quietly=False):
+        errors = []
+        while not self.errors.empty():
+            errors.append(self.errors.get())
+        if errors and not quietly:
             raise errors[0]
 
 
