@@ -62,11 +62,18 @@ def split(folder):
     written, and the extra time of each interval that began with pictures or a checkpoint
     (every --sample-every / --checkpoint-every iterations, after that iteration's row)."""
     folder = pathlib.Path(folder)
-    flags = json.loads((folder / "config.json").read_text())["flags"]
-    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    try:
+        flags = json.loads((folder / "config.json").read_text())["flags"]
+        every = {key: int(flags[key]) for key in ("sample_every", "checkpoint_every")}
+        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        if not rows:
+            raise ValueError("metrics.jsonl has no rows yet")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"loop_overhead: cannot split {folder}: it needs a run's config.json and "
+                         f"metrics.jsonl ({type(error).__name__}: {error})") from None
     plain, writes = [], []
     for a, b in zip(rows, rows[1:]):
-        wrote = any(a["iteration"] % flags[every] == 0 for every in ("sample_every", "checkpoint_every"))
+        wrote = any(a["iteration"] % interval == 0 for interval in every.values())
         (writes if wrote else plain).append((b["iteration"] - a["iteration"], b["seconds"] - a["seconds"]))
     last = rows[-1]
     print(f"{folder.name}: {last['iteration']} iterations in {last['seconds']:.1f} s", end="")

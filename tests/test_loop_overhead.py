@@ -57,3 +57,16 @@ def test_a_finished_run_is_split_into_its_steps_and_its_writes(loop_overhead, tm
     assert capsys.readouterr().out.strip() == (
         f"{tmp_path.name}: 500 iterations in {rows[-1]['seconds']:.1f} s: 2.00 ms an iteration between "
         "writes (median of 5 log intervals), 1.50 s more at each of 4 writings of pictures and checkpoint")
+
+
+@pytest.mark.parametrize("files", [{}, {"config.json": "{}"}, {"config.json": "not json"},
+                                   {"config.json": '{"flags": {"sample_every": 10, "checkpoint_every": 10}}',
+                                    "metrics.jsonl": ""}])
+def test_a_folder_that_is_not_a_run_is_refused_in_one_line(loop_overhead, tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(SystemExit) as stopped:
+        loop_overhead.main(["--split", str(tmp_path)])
+    message = str(stopped.value.code)
+    assert message.startswith(f"loop_overhead: cannot split {tmp_path}: it needs a run's config.json")
+    assert "\n" not in message
