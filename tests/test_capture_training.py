@@ -12,10 +12,11 @@ import pytest
 import minigrad.capture
 from gan import models
 from gan.models import gan as vanilla
-from gan.training import checkpoint
+from gan.training import checkpoint, stepping
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
-from minigrad import kernels
+from minigrad import backend, kernels
 from minigrad.random import use_splitmix64
+from minigrad.strict import StrictArray
 
 TINY = ("--limit", 64, "--batch-size", 8, "--log-every", 2, "--sample-every", 1000)
 RUNS = {  # every model, every --arch, both conditional discriminators, the SGAN's baseline
@@ -82,6 +83,42 @@ def test_a_step_that_reads_on_the_host_is_refused_saying_where(mnist_dir, tmp_pa
     assert train(tmp_path, mnist_dir, "gan") == 1
     err = capsys.readouterr().err
     assert "error:" in err and "captured step" in err and "Traceback" not in err
+
+
+HOST_READS = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist")  # as in strict.py
+
+
+@pytest.mark.parametrize("name, flags", [  # the learning rates decay, so are set every iteration
+    ("dcgan", ("--lr-decay-start", 0.5)), ("wgan_gp", ("--lr-decay-start", 0.5)),
+    ("sgan-improved", ("--lr-decay-start", 0.5, "--eval-every", 14)), ("cgan", ())])
+def test_between_its_log_rows_a_captured_run_reads_nothing_on_the_host(name, flags, mnist_dir, tmp_path, monkeypatch,
+                                                                       strict_only):
+    """A device value read on the host waits for the GPU to finish what it was given. The rules
+    keep such reads out of the step; this keeps them out of the loop around it: between the log
+    rows (and the checkpoints and grids) a captured run only queues work, so the host can run
+    ahead of the GPU instead of waiting for it every iteration."""
+    steps, reads = [0], set()  # how many steps have begun; the steps during which the host read
+
+    def counted(method):
+        def call(*args, **kwargs):
+            reads.add(steps[0])
+            return method(*args, **kwargs)
+        return call
+    for read in HOST_READS:
+        monkeypatch.setattr(StrictArray, read, counted(getattr(StrictArray, read)))
+    monkeypatch.setattr(backend, "to_numpy", counted(backend.to_numpy))
+    take_step = stepping.CapturedSteps.__call__
+
+    def step(self):
+        steps[0] += 1
+        return take_step(self)
+    monkeypatch.setattr(stepping.CapturedSteps, "__call__", step)
+
+    assert run_example(*RUNS[name], *flags, "--limit", 64, "--batch-size", 8, "--iterations", 14,
+                       "--log-every", 7, "--checkpoint-every", 14, "--sample-every", 14,
+                       "--capture", "on", "--backend", "strict", "--out", tmp_path, "--data-dir", mnist_dir) == 0
+    eager = set(range(1 + 3 + 1))  # before the first step, the recorded iteration, the 3 warm-ups
+    assert reads - eager == {7, 14}  # the log rows; at 14 also the checkpoint and the grids
 
 
 def test_a_checked_run_trains_as_the_eager_run_drawing_the_same_numbers(mnist_dir, tmp_path, strict_only):
