@@ -81,10 +81,14 @@ def split(folder):
         print(" (no log interval without writes to split it by)")
         return
     per_iteration = statistics.median(seconds / count for count, seconds in plain)
+    first = rows[0]  # its interval began with the run: kernels compiled, warm-up, capture
     print(f": {1e3 * per_iteration:.2f} ms an iteration between writes (median of {len(plain)} "
           f"log intervals)" + (f", {statistics.mean(s - per_iteration * n for n, s in writes):.2f} s "
                                f"more at each of {len(writes)} writings of pictures and checkpoint"
-                               if writes else ""))
+                               if writes else "")
+          + f"; the first {first['iteration']} iterations took "
+            f"{first['seconds'] - per_iteration * first['iteration']:.2f} s more (the start: first "
+            "compilations, warm-up, capture)")
 
 
 def main(argv=None):
