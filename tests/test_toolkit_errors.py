@@ -3,6 +3,8 @@ code, never a traceback or a lost file. One test per case of the issue that aske
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -86,12 +88,11 @@ def test_the_temporary_file_of_a_killed_write_is_cleaned_up_by_the_next_run(mnis
 
 
 def _dead_pid():
-    """The pid of a process that has ended."""
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
+    """The pid of a process that has ended (a new interpreter's: a fork of this process, whose
+    writer and progress-bar threads may run, is what Python 3.12 warns against)."""
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
 
 
 def test_weights_that_became_nan_are_never_checkpointed_and_the_last_good_one_resumes(
