@@ -12,7 +12,9 @@
 #   2. the test suite on the cupy backend (python -m pytest --backend cupy), which includes
 #      the captured-against-eager training tests (tests/test_capture_training.py)
 #   3. a short training run of every model with --backend cupy (captured: the default),
-#      and the DCGAN's eager (--capture off), the eight side by side on the one GPU
+#      the DCGAN's eager (--capture off), and the DCGAN's again with an empty kernel cache
+#      (CUPY_CACHE_DIR: what a user's first run compiles), the nine side by side on the one
+#      GPU, each with its wall time
 #   4. benchmarks/gan_step.py --backend cupy --compare-torch --capture: every model's step at
 #      batch 64, four ways side by side: ours eager, ours captured, PyTorch CUDA eager,
 #      PyTorch with CUDA graphs (targets, docs/performance.md: captured at most 1.0x PyTorch
@@ -101,17 +103,22 @@ stage() {  # stage TITLE SECONDS COMMAND...: run it with a time limit, log its o
 
 # -v: a test named as it ends, so that a suite stopped at its limit still says which failed
 stage "Tests on the $backend backend" $limit_tests "$PYTHON" -m pytest -v -p no:cacheprovider --durations=15 --backend "$backend" "${tests[@]}"
-# every model the benchmarks know, captured as on CuPy by default, and the DCGAN eager:
+wall_time=(-c "import subprocess, sys, time; start = time.perf_counter(); status = subprocess.call(sys.argv[1:])
+print(f'wall time: {time.perf_counter() - start:.1f} s'); sys.exit(status)")
+# every model the benchmarks know, captured as on CuPy by default, the DCGAN eager, and the
+# DCGAN compiling every kernel afresh (the others find them in the cache the tests filled):
 # "name: example [its flags]". They run side by side (each a stage of its own, on the one
 # GPU): what they check is that each trains, and the minutes go further to the tests.
 pids=()
 for run in "gan: gan" "dcgan: dcgan" "dcgan-keras: dcgan --arch keras" "sgan: sgan" \
            "sgan_improved: sgan --model improved" "wgan_gp: wgan_gp" "cgan: cgan" \
-           "dcgan eager: dcgan --capture off"; do
-  name=${run%%:*} command=(${run#*: }) capture=(--capture on)
+           "dcgan eager: dcgan --capture off" "dcgan empty kernel cache: dcgan"; do
+  name=${run%%:*} command=(${run#*: }) capture=(--capture on) cache=()
   [[ " ${command[*]} " = *" --capture "* ]] && capture=()
-  section="$runs/${#pids[@]}.md" stage "Training: $name" $limit_train "$PYTHON" examples/${command[0]}.py \
-    "${command[@]:1}" --backend "$backend" "${capture[@]}" "${data[@]}" --out "$runs/${name// /-}" "${train[@]}" &
+  [[ $name = *"empty kernel cache" ]] && cache=(env CUPY_CACHE_DIR="$runs/kernel-cache")
+  section="$runs/${#pids[@]}.md" stage "Training: $name" $limit_train "${cache[@]}" "$PYTHON" "${wall_time[@]}" \
+    "$PYTHON" examples/${command[0]}.py "${command[@]:1}" --backend "$backend" "${capture[@]}" "${data[@]}" \
+    --out "$runs/${name// /-}" "${train[@]}" &
   pids+=($!)
 done
 for i in "${!pids[@]}"; do  # their sections in order, once all have ended
@@ -121,8 +128,6 @@ done
 stage "Training step against PyTorch" $limit_bench "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${bench[@]}"
 stage "Training step without the fused kernels" $limit_unfused env MINIGRAD_FUSED_KERNELS=0 \
       "$PYTHON" benchmarks/gan_step.py --backend "$backend" "${unfused[@]}"
-wall_time=(-c "import subprocess, sys, time; start = time.perf_counter(); status = subprocess.call(sys.argv[1:])
-print(f'wall time: {time.perf_counter() - start:.1f} s'); sys.exit(status)")
 stage "The whole default DCGAN run" $limit_full "$PYTHON" "${wall_time[@]}" "$PYTHON" examples/dcgan.py \
       --backend "$backend" "${data[@]}" --out "$runs/dcgan-full" "${full[@]}"
 if [ -s "$runs/dcgan-full/metrics.jsonl" ]; then  # how far it got, even if stopped at its limit, and where its time went
