@@ -25,7 +25,7 @@ import weakref
 
 import numpy
 
-from . import backend, host_access, random
+from . import backend, blas, host_access, random
 from .host_access import CaptureError
 from .tensor import Tensor
 
@@ -191,10 +191,12 @@ class CapturedStep:
 
     On CuPy the first `warmup` calls run fn eagerly on a side stream (kernels compiled,
     optimizer state and generators made, cuBLAS set up); the next call captures fn into a
-    graph, with every allocation from a private StepPool, and launches it (the capture itself
-    runs nothing); every later call launches the graph once and returns the same result
-    objects, rewritten by the replay. If the capture fails (a CaptureError, or an error from
-    CuPy), one line says why and fn runs eagerly from then on, this call included.
+    graph, with every allocation from a private StepPool and every matrix product through
+    cuBLAS called directly (minigrad/blas.py: CuPy refuses cuBLAS while capturing), and
+    launches it (the capture itself runs nothing); every later call launches the graph once
+    and returns the same result objects, rewritten by the replay. If the capture fails (a
+    CaptureError, or an error from CuPy), one line says why and fn runs eagerly from then
+    on, this call included; unless trying changed the state (a rule broken), which raises.
     On numpy and strict there is no graph: each call after the warm-up runs fn under
     `rules`, so a step that would not replay fails in CI, on the CPU.
     """
@@ -255,7 +257,10 @@ class CapturedStep:
 
     def _capture(self):
         pool = StepPool("cupy")
+        watched = self.objects + (random.generators(),)
+        before = state_of(watched)
         try:
+            blas.check()  # products go to cuBLAS directly while capturing (minigrad/blas.py)
             with self._on_side_stream(), rules(*self.objects, pool=pool):
                 self.stream.begin_capture()
                 try:
@@ -266,6 +271,12 @@ class CapturedStep:
                 graph = self.stream.end_capture()
         except Exception as error:
             reason = f"{type(error).__name__}: " + " ".join(str(error).split())  # one line
+            # The capture ran the step's Python but none of its kernels: state it rebound now
+            # points at memory never written, and an eager step from there would train on it.
+            changed = compare(before, state_of(watched), pool)
+            if changed:
+                raise CaptureError(f"the step cannot be captured ({reason}), and trying changed "
+                                   "its state: " + "; ".join(changed)) from error
             self.eager_because = reason
             print(f"minigrad.capture: the step cannot be captured ({reason}); it runs eagerly",
                   file=sys.stderr)

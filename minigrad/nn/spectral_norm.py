@@ -2,6 +2,7 @@
 singular value, so that the layer stretches no input by more than 1 and a discriminator built
 of such layers cannot sharpen without bound."""
 from ..backend import backend_of, get_array_module
+from ..blas import matmul
 from ..random import random_normal
 from ..tensor import Tensor
 from .conv import Conv2D
@@ -42,8 +43,8 @@ class SpectralNorm(Module):
         """One step of v ← Wᵀu/‖Wᵀu‖, u ← Wv/‖Wv‖ on the raw arrays (no graph), in place: u
         and v are state a captured step must update where it found it (docs/capture.md)."""
         matrix = self._matrix().data
-        self.v[...] = self._unit(matrix.T @ self.u)
-        self.u[...] = self._unit(matrix @ self.v)
+        self.v[...] = self._unit(matmul(matrix.T, self.u))
+        self.u[...] = self._unit(matmul(matrix, self.v))
 
     def sigma(self):
         """σ = uᵀ W v, a tensor of W with u and v as constants: copies, since the next forward

@@ -9,6 +9,7 @@ formula, built from ops, so that it can be differentiated again (docs/higher-ord
 import numpy
 
 from ..backend import get_array_module
+from ..blas import matmul as array_matmul
 from ..tensor import Function, Tensor
 
 
@@ -128,13 +129,13 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a @ b
+        return array_matmul(a, b)
 
     def backward(self, gy):
         xp = get_array_module(gy)
         a, b = self.a, self.b
-        ga = unbroadcast(gy @ xp.swapaxes(b, -1, -2), a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(xp.swapaxes(a, -1, -2) @ gy, b.shape) if self.needs_input_grad[1] else None
+        ga = unbroadcast(array_matmul(gy, xp.swapaxes(b, -1, -2)), a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(array_matmul(xp.swapaxes(a, -1, -2), gy), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
     def backward_graph(self, gy, a, b, y):

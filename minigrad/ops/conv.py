@@ -23,6 +23,7 @@ import functools
 import numpy
 
 from .. import backend, kernels
+from ..blas import matmul
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
 
@@ -158,13 +159,13 @@ def col2im_of_product(rows, W, image_shape, kernel, stride, out_hw):
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
     n, _, _, c = image_shape
     if c < 16 or kernels.fused(rows):
-        return col2im(rows @ W.T, image_shape, kernel, stride, out_hw)
+        return col2im(matmul(rows, W.T), image_shape, kernel, stride, out_hw)
     taps = xp.ascontiguousarray(W.reshape(kh, kw, c, -1).transpose(0, 1, 3, 2))  # (KH, KW, K, C)
     image = xp.zeros(image_shape, dtype=rows.dtype)
     product = xp.empty((rows.shape[0], c), dtype=rows.dtype)  # one tap's block, reused
     for i in range(kh):
         for j in range(kw):
-            xp.matmul(rows, taps[i, j], out=product)
+            matmul(rows, taps[i, j], out=product)
             image[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += product.reshape(n, oh, ow, c)
     return image
 
@@ -218,7 +219,7 @@ class Conv2D(Function):
         self.out_hw = ((h + top + bottom - kh) // sh + 1, (width + left + right - kw) // sw + 1)
         self.w_shape, self.W = w.shape, weight_matrix(w)
         cols = padded_im2col(x, self.pads, self.kernel, self.stride, self.out_hw)
-        y = cols @ self.W
+        y = matmul(cols, self.W)
         if b is not None:
             y += b
         self.cols = cols if any(self.needs_input_grad[1:]) else None
@@ -233,7 +234,7 @@ class Conv2D(Function):
             g_image = g_image[:, top:self.image_shape[1] - bottom, left:self.image_shape[2] - right, :]
             gx = g_image.transpose(0, 3, 1, 2)
         if self.needs_input_grad[1]:
-            gw = weight_from_matrix(self.cols.T @ gy_rows, self.w_shape)
+            gw = weight_from_matrix(matmul(self.cols.T, gy_rows), self.w_shape)
         if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
             gb = gy_rows.sum(axis=0)
         return (gx, gw, gb)[:len(self.needs_input_grad)]
@@ -290,9 +291,9 @@ class ConvTranspose2D(Function):
         if self.needs_input_grad[0] or self.needs_input_grad[1]:
             cols = padded_im2col(gy, self.crops, self.kernel, self.stride, self.in_hw)
             if self.needs_input_grad[0]:
-                gx = nchw_view(cols @ self.W, gy.shape[0], *self.in_hw)
+                gx = nchw_view(matmul(cols, self.W), gy.shape[0], *self.in_hw)
             if self.needs_input_grad[1]:
-                gw = weight_from_matrix(cols.T @ self.x_rows, self.w_shape)
+                gw = weight_from_matrix(matmul(cols.T, self.x_rows), self.w_shape)
         if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
             gb = gy.sum(axis=(0, 2, 3))
         return (gx, gw, gb)[:len(self.needs_input_grad)]
@@ -331,7 +332,7 @@ class Conv2DWeightGrad(Function):
         _, o, oh, ow = g.shape
         self.x, self.g = x, g
         cols = padded_im2col(x, self.pads, self.kernel, self.stride, (oh, ow))
-        return weight_from_matrix(cols.T @ rows_nhwc(g), (o, c) + tuple(self.kernel))
+        return weight_from_matrix(matmul(cols.T, rows_nhwc(g)), (o, c) + tuple(self.kernel))
 
     def backward(self, gy):
         gx = gg = None

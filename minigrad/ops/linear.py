@@ -2,6 +2,7 @@
 the reparametrisation w = g·v/‖v‖ of its weight (docs/layers.md derives both backwards)."""
 from .. import kernels
 from ..backend import get_array_module
+from ..blas import matmul
 from ..tensor import Function
 
 
@@ -11,16 +12,16 @@ class Linear(Function):
 
     def forward(self, x, weight, *bias):
         self.x, self.weight = x, weight
-        y = x @ weight.T
+        y = matmul(x, weight.T)
         if bias:
             y += bias[0]  # y is a fresh array: add in place, no second copy
         return y
 
     def backward(self, gy):
         x, weight = self.x, self.weight
-        gx = gy @ weight if self.needs_input_grad[0] else None
+        gx = matmul(gy, weight) if self.needs_input_grad[0] else None
         gy_rows = gy.reshape(-1, gy.shape[-1])
-        gw = gy_rows.T @ x.reshape(-1, x.shape[-1]) if self.needs_input_grad[1] else None
+        gw = matmul(gy_rows.T, x.reshape(-1, x.shape[-1])) if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 2:
             return gx, gw
         gb = gy_rows.sum(axis=0) if self.needs_input_grad[2] else None
