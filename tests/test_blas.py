@@ -112,6 +112,27 @@ def test_outside_a_capture_matmul_is_numpys():
     np.testing.assert_array_equal(out, a @ b)
 
 
+class SwappedTransposes(StandIn):
+    """A binding that got CUBLAS_OP_N and CUBLAS_OP_T the wrong way round."""
+
+    def gemm(self, dtype, transa, transb, *rest):
+        super().gemm(dtype, 1 - transa, 1 - transb, *rest)
+
+
+@pytest.mark.parametrize("binding, fits", [(StandIn, True), (SwappedTransposes, False)])
+def test_the_check_before_a_capture_catches_a_binding_that_does_not_fit(binding, fits, monkeypatch):
+    class HostCuPy:  # NumPy standing for CuPy
+        def __getattr__(self, name):
+            return np.asarray if name == "asnumpy" else getattr(np, name)
+    monkeypatch.setattr(blas.backend, "backend_module", lambda name: HostCuPy())
+    monkeypatch.setattr(blas, "_cublas", binding())
+    if fits:
+        blas.check()
+    else:
+        with pytest.raises(CaptureError, match="does not fit this cuBLAS"):
+            blas.check()
+
+
 # A C library with cuBLAS's signatures, doing its gemm on host memory: CuBLAS's ctypes
 # binding called as on a GPU (64-bit handle and stream, host scalars by address).
 FAKE_CUBLAS = """
