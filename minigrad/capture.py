@@ -251,9 +251,11 @@ class CapturedStep:
         copies), and make the current stream wait for it: capture needs a stream of its own."""
         current = backend.backend_module("cupy").cuda.get_current_stream()
         self.stream.wait_event(current.record())
-        with self.stream:
-            yield
-        current.wait_event(self.stream.record())
+        try:
+            with self.stream:
+                yield
+        finally:  # after an error too: what the side stream was given comes first
+            current.wait_event(self.stream.record())
 
     def _capture(self):
         pool = StepPool("cupy")
