@@ -4,9 +4,9 @@ On CuPy `a @ b` calls cuBLAS, and CuPy refuses to call cuBLAS on a stream that i
 captured into a CUDA graph: its `setStream` raises "NotImplementedError: calling cuBLAS API
 during stream capture is currently unsupported" (cupy_backends/cuda/libs/cublas.pyx, CuPy
 13 and 14). cuBLAS itself can be captured (its workspace too, since CUDA 12.2), as PyTorch's
-graphs do. So while minigrad.capture captures a step, every op's product comes here and
-calls cuBLAS's gemm itself, through ctypes, on CuPy's handle and the capturing stream: the
-same product, recorded into the graph. Everywhere else it is `a @ b`.
+graphs do. So while minigrad.capture captures a step (and warms it up), every op's product
+comes here and calls cuBLAS's gemm itself, through ctypes, on CuPy's handle and the current
+stream: the same product, recorded into the graph. Everywhere else it is `a @ b`.
 
 cuBLAS stores matrices by columns. A C-contiguous (r, c) matrix read by columns, with
 leading dimension c, is its transpose; an F-contiguous one (a `.T` view) read so is itself,
@@ -14,6 +14,7 @@ with leading dimension r. So a row-major product C = A·B is asked of cuBLAS as 
 column-major Cᵀ = Bᵀ·Aᵀ, each operand transposed ("T") where it lies F-contiguous, and C
 comes back C-contiguous.
 """
+import contextlib
 import ctypes
 import importlib
 import math
@@ -30,9 +31,24 @@ GEMMS = {numpy.dtype(numpy.float32): ("cublasSgemm_v2", ctypes.c_float),
          numpy.dtype(numpy.float64): ("cublasDgemm_v2", ctypes.c_double)}
 
 
+_direct = False  # calling_cublas() is on
+
+
+@contextlib.contextmanager
+def calling_cublas():
+    """Products on CuPy call cuBLAS directly inside the block, as they do while a step is
+    captured: a CapturedStep's warm-up calls run the very calls its capture will record."""
+    global _direct
+    before, _direct = _direct, True
+    try:
+        yield
+    finally:
+        _direct = before
+
+
 def matmul(a, b, out=None):
     """a @ b (into `out` when given), as numpy.matmul: 1-D operands, batch axes broadcast."""
-    if host_access.step_pool is not None and backend.backend_of(a) == "cupy":
+    if (_direct or host_access.step_pool is not None) and backend.backend_of(a) == "cupy":
         return captured_matmul(a, b, out, cublas())
     if out is not None:
         return get_array_module(a).matmul(a, b, out=out)
@@ -168,9 +184,9 @@ def loaded_library(prefix):
 
 
 def check():
-    """Before a capture: compare products through cuBLAS called directly with CuPy's `@`, on
-    small matrices in every layout `product` handles; raise CaptureError if one differs, so
-    that a wrong binding makes the step run eagerly, saying why, instead of training wrong."""
+    """At a captured step's first call: compare products through cuBLAS called directly with
+    CuPy's `@`, on small matrices in every layout `product` handles; raise CaptureError if one
+    differs, so that a wrong binding makes the step run eagerly, saying why, not train wrong."""
     cupy = backend.backend_module("cupy")
     blas = cublas()
     for dtype in GEMMS:

@@ -189,10 +189,11 @@ class CapturedStep:
     the device): each call copies them into the step's own input tensors, which is what fn
     (and the graph) reads.
 
-    On CuPy the first `warmup` calls run fn eagerly on a side stream (kernels compiled,
-    optimizer state and generators made, cuBLAS set up); the next call captures fn into a
-    graph, with every allocation from a private StepPool and every matrix product through
-    cuBLAS called directly (minigrad/blas.py: CuPy refuses cuBLAS while capturing), and
+    On CuPy every matrix product of fn calls cuBLAS directly (minigrad/blas.py: CuPy refuses
+    cuBLAS while capturing; the first call checks that this works). The first `warmup` calls
+    run fn eagerly on a side stream (kernels compiled and loaded, cuBLAS's too, optimizer
+    state and generators made); the next call captures fn into a graph, with every
+    allocation from a private StepPool, and
     launches it (the capture itself runs nothing); every later call launches the graph once
     and returns the same result objects, rewritten by the replay. If the capture fails (a
     CaptureError, or an error from CuPy), one line says why and fn runs eagerly from then
@@ -218,6 +219,8 @@ class CapturedStep:
         if self.graph is not None:
             self.graph.launch()  # on the current stream, after the inputs' copies
             return self.outputs
+        if self.on_gpu and self.calls == 1:
+            self._check_blas()
         if self.calls <= self.warmup or self.eager_because is not None:
             return self._eager()
         if not self.on_gpu:
@@ -239,10 +242,24 @@ class CapturedStep:
                                  "fixed shapes (drop the last, short batch)")
             mine.data[...] = x.data
 
+    def _check_blas(self):
+        """Products will call cuBLAS directly (minigrad/blas.py): first see that it works."""
+        try:
+            blas.check()
+        except Exception as error:
+            self._give_up(error)
+
+    def _give_up(self, error):
+        """Run eagerly from now on, saying why in one line."""
+        self.eager_because = f"{type(error).__name__}: " + " ".join(str(error).split())
+        print(f"minigrad.capture: the step cannot be captured ({self.eager_because}); it runs eagerly",
+              file=sys.stderr)
+
     def _eager(self):
         if not self.on_gpu or self.eager_because is not None:
             return self.fn(*self.inputs)
-        with self._on_side_stream():
+        # the very calls the capture will record: kernels compiled and loaded, cuBLAS's too
+        with self._on_side_stream(), blas.calling_cublas():
             return self.fn(*self.inputs)
 
     @contextlib.contextmanager
@@ -262,7 +279,6 @@ class CapturedStep:
         watched = self.objects + (random.generators(),)
         before = state_of(watched)
         try:
-            blas.check()  # products go to cuBLAS directly while capturing (minigrad/blas.py)
             with self._on_side_stream(), rules(*self.objects, pool=pool):
                 self.stream.begin_capture()
                 try:
@@ -272,16 +288,14 @@ class CapturedStep:
                     raise
                 graph = self.stream.end_capture()
         except Exception as error:
-            reason = f"{type(error).__name__}: " + " ".join(str(error).split())  # one line
             # The capture ran the step's Python but none of its kernels: state it rebound now
             # points at memory never written, and an eager step from there would train on it.
             changed = compare(before, state_of(watched), pool)
             if changed:
+                reason = f"{type(error).__name__}: " + " ".join(str(error).split())
                 raise CaptureError(f"the step cannot be captured ({reason}), and trying changed "
                                    "its state: " + "; ".join(changed)) from error
-            self.eager_because = reason
-            print(f"minigrad.capture: the step cannot be captured ({reason}); it runs eagerly",
-                  file=sys.stderr)
+            self._give_up(error)
             return self._eager()
         self.graph, self.pool, self.outputs = graph, pool, outputs
         self.graph.launch()  # the capture recorded the kernels without running them

@@ -4,12 +4,14 @@ strict backend (and on numpy where it can see the breach); a whole GAN-like trai
 passes them after its warm-up. The captured replay itself needs a GPU: the tests marked
 `gpu` at the end, skipped here.
 """
+import contextlib
+
 import numpy as np
 import pytest
 
 import minigrad
 from minigrad import backend as mg_backend
-from minigrad import capture, host_access, nn, optim
+from minigrad import blas, capture, host_access, nn, optim
 from minigrad import functional as F
 from minigrad import random as mg_random
 from minigrad.capture import CapturedStep, CaptureError, rules
@@ -322,6 +324,126 @@ def test_capture_is_importable_and_minigrad_exports_it():
 
 
 # ----------------------------------------------------------------------------- on a GPU
+# ------------------------------------------- the GPU's path, with CuPy's streams stood in for
+class StandInCuPy:
+    """What CapturedStep asks of CuPy on a GPU: streams, events, a memory pool and graphs. A
+    "capture" here runs the kernels (NumPy does not wait), and a graph's launch counts itself:
+    what this checks is the order of things, not a replay."""
+
+    class Stream:
+        def __init__(self, non_blocking=False):
+            self.capturing, self.launches = False, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *error):
+            return False
+
+        def record(self):
+            return object()
+
+        def wait_event(self, event):
+            pass
+
+        def begin_capture(self):
+            self.capturing = True
+
+        def end_capture(self):
+            self.capturing = False
+            return StandInCuPy.Graph(self)
+
+    class Graph:
+        def __init__(self, stream):
+            self.stream = stream
+
+        def launch(self):
+            self.stream.launches += 1
+
+    class MemoryPool:
+        malloc = None
+
+    def __init__(self):
+        self.cuda = self
+        self.current = self.Stream()
+
+    def get_current_stream(self):
+        return self.current
+
+    def using_allocator(self, malloc):
+        return contextlib.nullcontext()
+
+
+@pytest.fixture
+def gpu_path(backend, monkeypatch):
+    """A CapturedStep on numpy that takes the GPU's path, and the lines it printed."""
+    if backend != "numpy":
+        pytest.skip("runs once, under numpy")
+    cupy, module = StandInCuPy(), mg_backend.backend_module
+    monkeypatch.setattr(mg_backend, "backend_module", lambda name=None: cupy if name == "cupy" else module(name))
+    checked = []
+    monkeypatch.setattr(blas, "check", lambda: checked.append(1))
+
+    def make(fn, *objects, warmup=2):
+        step = CapturedStep(fn, *objects, warmup=warmup)
+        step.on_gpu, step.stream = True, cupy.Stream()
+        return step
+    make.checked = checked
+    return make
+
+
+def test_on_the_gpus_path_warm_ups_multiply_as_the_capture_will_then_replays_launch(gpu_path):
+    layer, direct = nn.Dense(2, 3), []
+
+    def fn(x):
+        direct.append(blas._direct or host_access.step_pool is not None)
+        return layer(x).sum()
+    step = gpu_path(fn, layer)
+    results = [step(minigrad.tensor(np.ones((4, 2)))) for _ in range(5)]
+    assert gpu_path.checked == [1] and direct == [True, True, True]  # 2 warm-ups and the capture
+    assert step.graph is not None and step.stream.launches == 3  # the capture's own, then 2 replays
+    assert results[2] is results[3] is results[4] and not blas._direct
+
+
+def test_on_the_gpus_path_a_cublas_that_does_not_fit_makes_the_step_eager_saying_so(gpu_path, monkeypatch, capsys):
+    def refuse():
+        raise CaptureError("cuBLAS called directly gave [[1.0]] for [[2.0]]")
+    monkeypatch.setattr(blas, "check", refuse)
+    layer, direct = nn.Dense(2, 3), []
+
+    def fn(x):
+        direct.append(blas._direct)
+        return layer(x).sum()
+    step = gpu_path(fn, layer)
+    for _ in range(4):
+        step(minigrad.tensor(np.ones((4, 2))))
+    assert direct == [False] * 4 and step.graph is None
+    assert capsys.readouterr().err.count("cannot be captured (CaptureError: cuBLAS called directly") == 1
+
+
+def test_on_the_gpus_path_a_failed_capture_runs_eagerly_unless_it_changed_the_state(gpu_path, capsys):
+    layer, calls = nn.Dense(2, 3), []
+
+    def fails_in_capture(x):
+        calls.append(1)
+        if host_access.step_pool is not None:
+            raise RuntimeError("cudaErrorStreamCaptureUnsupported")
+        return layer(x).sum()
+    step = gpu_path(fails_in_capture, layer, warmup=1)
+    for _ in range(3):
+        assert step(minigrad.tensor(np.ones((4, 2)))) is not None
+    assert step.graph is None and len(calls) == 4  # warm-up, the failed capture and its eager rerun, 1 more
+    assert "cannot be captured (RuntimeError: cudaErrorStreamCaptureUnsupported); it runs eagerly" in capsys.readouterr().err
+
+    def rebinds(x):
+        layer.weight.data = layer.weight.data * 0.5
+        return layer(x).sum()
+    step = gpu_path(rebinds, layer, warmup=1)
+    step(minigrad.tensor(np.ones((4, 2))))
+    with pytest.raises(CaptureError, match="trying changed its state: .*Dense.weight.data was replaced"):
+        step(minigrad.tensor(np.ones((4, 2))))
+
+
 needs_gpu = pytest.mark.skipif(not mg_backend.cupy_available(),
                                reason=f"no CuPy GPU: {mg_backend._cupy_error}")
 
