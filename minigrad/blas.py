@@ -117,13 +117,17 @@ def address(x):
 
 # ----------------------------------------------------------------------------- cuBLAS
 class CuBLAS:
-    """The libcublas that CuPy loaded, called with CuPy's handle on the current stream."""
+    """The libcublas that CuPy loaded, called with CuPy's handle on the current stream, and
+    with a workspace of its own: cuBLAS then allocates nothing while a step is captured."""
+
+    WORKSPACE_BYTES = 32 << 20  # what cuBLAS's documentation recommends for Hopper GPUs
 
     def __init__(self, path):
         self.library = ctypes.CDLL(path)
         handle, status, integer, pointer = ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p
         signatures = {
             "cublasSetStream_v2": (handle, pointer),
+            "cublasSetWorkspace_v2": (handle, pointer, ctypes.c_size_t),
             "cublasSetPointerMode_v2": (handle, integer),
             # handle, transa, transb, m, n, k, alpha*, A, lda, B, ldb, beta*, C, ldc
             **{name: (handle, integer, integer, integer, integer, integer, pointer, pointer, integer,
@@ -132,12 +136,15 @@ class CuBLAS:
         for name, argtypes in signatures.items():
             function = getattr(self.library, name)
             function.argtypes, function.restype = argtypes, status
+        self.workspace = None  # made at the first gemm, which check() calls before any capture
 
-    @staticmethod
-    def handle_and_stream():
-        """CuPy's cuBLAS handle for this thread and device, and the current (capturing) stream."""
+    def device_state(self):
+        """CuPy's cuBLAS handle for this thread and device, the current (capturing) stream, and
+        the address of this binding's workspace."""
         cupy = backend.backend_module("cupy")
-        return cupy.cuda.device.get_cublas_handle(), cupy.cuda.get_current_stream().ptr
+        if self.workspace is None:
+            self.workspace = cupy.empty(self.WORKSPACE_BYTES, dtype=numpy.uint8)
+        return cupy.cuda.device.get_cublas_handle(), cupy.cuda.get_current_stream().ptr, self.workspace.data.ptr
 
     def call(self, name, *args):
         status = getattr(self.library, name)(*args)
@@ -148,8 +155,9 @@ class CuBLAS:
         """C = op(A)·op(B), column-major, C (m, n); alpha 1 and beta 0, read from the host."""
         name, scalar = GEMMS[numpy.dtype(dtype)]
         one, zero = scalar(1), scalar(0)
-        handle, stream = self.handle_and_stream()
-        self.call("cublasSetStream_v2", handle, stream)
+        handle, stream, workspace = self.device_state()
+        self.call("cublasSetStream_v2", handle, stream)  # which also resets the workspace: set it after
+        self.call("cublasSetWorkspace_v2", handle, workspace, self.WORKSPACE_BYTES)
         self.call("cublasSetPointerMode_v2", handle, 0)  # CUBLAS_POINTER_MODE_HOST
         self.call(name, handle, transa, transb, m, n, k, ctypes.addressof(one), a, lda, b, ldb,
                   ctypes.addressof(zero), c, ldc)

@@ -136,16 +136,23 @@ def test_the_check_before_a_capture_catches_a_binding_that_does_not_fit(binding,
 # A C library with cuBLAS's signatures, doing its gemm on host memory: CuBLAS's ctypes
 # binding called as on a GPU (64-bit handle and stream, host scalars by address).
 FAKE_CUBLAS = """
-static void *last_handle, *last_stream;
+#include <cstddef>
+static void *last_handle, *last_stream, *last_workspace;
+static size_t last_workspace_size;
 extern "C" void *handle_seen() { return last_handle; }
 extern "C" void *stream_seen() { return last_stream; }
-extern "C" int cublasSetStream_v2(void *handle, void *stream) {
-    last_handle = handle; last_stream = stream; return 0; }
+extern "C" void *workspace_seen() { return last_workspace; }
+extern "C" size_t workspace_size_seen() { return last_workspace_size; }
+extern "C" int cublasSetStream_v2(void *handle, void *stream) {  // resets the workspace, as cuBLAS does
+    last_handle = handle; last_stream = stream; last_workspace = 0; last_workspace_size = 0; return 0; }
+extern "C" int cublasSetWorkspace_v2(void *handle, void *workspace, size_t size) {
+    last_workspace = workspace; last_workspace_size = size; return handle == last_handle ? 0 : 7; }
 extern "C" int cublasSetPointerMode_v2(void *handle, int mode) { return mode == 0 ? 0 : 7; }
 template <typename T>
 int gemm(void *handle, int ta, int tb, int m, int n, int k, const T *alpha, const T *a, int lda,
          const T *b, int ldb, const T *beta, T *c, int ldc) {
-    if (handle != last_handle || lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m) return 7;
+    if (handle != last_handle || !last_workspace || lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m)
+        return 7;
     for (int j = 0; j < n; ++j)
         for (int i = 0; i < m; ++i) {
             T sum = 0;
@@ -171,16 +178,18 @@ def test_the_ctypes_binding_passes_cublas_what_it_expects(tmp_path, monkeypatch)
     subprocess.run(["g++", "-shared", "-fPIC", "-O1", "-o", str(library), str(tmp_path / "fake_cublas.cpp")],
                    check=True)
     cublas = blas.CuBLAS(str(library))
-    handle, stream = 0x7F12_3456_7890, 0x7F98_7654_3210  # 64-bit, as real ones are
-    monkeypatch.setattr(cublas, "handle_and_stream", lambda: (handle, stream))
+    handle, stream, workspace = 0x7F12_3456_7890, 0x7F98_7654_3210, 0x7F55_0000_0000  # 64-bit, as real ones are
+    monkeypatch.setattr(cublas, "device_state", lambda: (handle, stream, workspace))
     rng = np.random.default_rng(4)
     for dtype in (np.float32, np.float64):
         for case, (a, b) in operands(rng, dtype).items():
             np.testing.assert_allclose(blas.captured_matmul(a, b, None, cublas), a @ b,
                                        rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6, err_msg=case)
     seen = ctypes.CDLL(str(library))
-    seen.handle_seen.restype = seen.stream_seen.restype = ctypes.c_void_p
-    assert (seen.handle_seen(), seen.stream_seen()) == (handle, stream)
+    seen.handle_seen.restype = seen.stream_seen.restype = seen.workspace_seen.restype = ctypes.c_void_p
+    seen.workspace_size_seen.restype = ctypes.c_size_t
+    assert (seen.handle_seen(), seen.stream_seen(), seen.workspace_seen()) == (handle, stream, workspace)
+    assert seen.workspace_size_seen() == blas.CuBLAS.WORKSPACE_BYTES
     with pytest.raises(CaptureError, match="cublasSgemm_v2 returned cuBLAS status 7"):
         cublas.gemm(np.float32, 0, 0, 2, 2, 2, 0, 1, 0, 2, 0, 2)  # lda 1 < m 2: refused, as cuBLAS does
 
