@@ -16,7 +16,6 @@ comes back C-contiguous.
 """
 import contextlib
 import ctypes
-import importlib
 import math
 import os
 
@@ -27,6 +26,7 @@ from .backend import get_array_module
 from .host_access import CaptureError
 
 NO_TRANSPOSE, TRANSPOSE = 0, 1  # cublasOperation_t: CUBLAS_OP_N, CUBLAS_OP_T
+INT_MAX = 2**31 - 1  # gemm's sizes and leading dimensions are C ints
 GEMMS = {numpy.dtype(numpy.float32): ("cublasSgemm_v2", ctypes.c_float),
          numpy.dtype(numpy.float64): ("cublasDgemm_v2", ctypes.c_double)}
 
@@ -48,20 +48,27 @@ def calling_cublas():
 
 def matmul(a, b, out=None):
     """a @ b (into `out` when given), as numpy.matmul: 1-D operands, batch axes broadcast."""
-    if (_direct or host_access.step_pool is not None) and backend.backend_of(a) == "cupy":
+    capturing = host_access.step_pool is not None
+    if (capturing or _direct) and backend.backend_of(a) == "cupy" and (capturing or gemm_takes(a, b)):
         return captured_matmul(a, b, out, cublas())
     if out is not None:
         return get_array_module(a).matmul(a, b, out=out)
     return a @ b
 
 
+def gemm_takes(a, b):
+    """Whether sgemm or dgemm multiplies a and b: both on one backend, both float32 or float64."""
+    return backend.backend_of(b) == backend.backend_of(a) and a.dtype == b.dtype and a.dtype in GEMMS
+
+
 def captured_matmul(a, b, out, blas):
     """numpy.matmul(a, b) as `blas.gemm` calls, one per matrix of the batch; `blas` is the
     cuBLAS of this process (`cublas()`), or in the tests a stand-in that computes gemm on
     NumPy arrays by their addresses."""
-    if a.dtype != b.dtype or a.dtype not in GEMMS:
-        raise CaptureError(f"a captured matrix product takes two float32 or two float64 arrays, "
-                           f"got {a.dtype} and {b.dtype}")
+    if not gemm_takes(a, b):
+        raise CaptureError(f"a captured matrix product takes two float32 or two float64 arrays of "
+                           f"one backend, got {a.dtype} and {b.dtype} ({backend.backend_of(a)}, "
+                           f"{backend.backend_of(b)})")
     xp = get_array_module(a)
     vector_a, vector_b = a.ndim == 1, b.ndim == 1
     a = a.reshape(1, -1) if vector_a else a
@@ -93,6 +100,9 @@ def product(a, b, blas, out=None):
     if m and n and not k:
         y.fill(0)
     elif m and n:
+        if max(m, n, k) > INT_MAX:
+            raise CaptureError(f"a captured matrix product of {m}×{k} by {k}×{n}: cuBLAS's gemm "
+                               f"takes sizes up to {INT_MAX}")
         op_a, ld_a, a = operand(a)
         op_b, ld_b, b = operand(b)
         blas.gemm(a.dtype, op_b, op_a, n, m, k, address(b), ld_b, address(a), ld_a, address(y), n)
@@ -122,8 +132,8 @@ class CuBLAS:
 
     WORKSPACE_BYTES = 32 << 20  # what cuBLAS's documentation recommends for Hopper GPUs
 
-    def __init__(self, path):
-        self.library = ctypes.CDLL(path)
+    def __init__(self, library):
+        self.library = library  # a ctypes.CDLL
         handle, status, integer, pointer = ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p
         signatures = {
             "cublasSetStream_v2": (handle, pointer),
@@ -136,15 +146,17 @@ class CuBLAS:
         for name, argtypes in signatures.items():
             function = getattr(self.library, name)
             function.argtypes, function.restype = argtypes, status
-        self.workspace = None  # made at the first gemm, which check() calls before any capture
+        self.workspaces = {}  # (device, stream) -> its workspace, as cuBLAS asks: one per stream
 
     def device_state(self):
         """CuPy's cuBLAS handle for this thread and device, the current (capturing) stream, and
-        the address of this binding's workspace."""
+        the address of that stream's workspace (made at its first gemm: a warm-up, not a capture)."""
         cupy = backend.backend_module("cupy")
-        if self.workspace is None:
-            self.workspace = cupy.empty(self.WORKSPACE_BYTES, dtype=numpy.uint8)
-        return cupy.cuda.device.get_cublas_handle(), cupy.cuda.get_current_stream().ptr, self.workspace.data.ptr
+        stream = cupy.cuda.get_current_stream().ptr
+        key = (cupy.cuda.runtime.getDevice(), stream)
+        if key not in self.workspaces:
+            self.workspaces[key] = cupy.empty(self.WORKSPACE_BYTES, dtype=numpy.uint8)
+        return cupy.cuda.device.get_cublas_handle(), stream, self.workspaces[key].data.ptr
 
     def call(self, name, *args):
         status = getattr(self.library, name)(*args)
@@ -164,31 +176,29 @@ class CuBLAS:
 
 
 _cublas = None
-PROCESS_MAPS = "/proc/self/maps"  # the files mapped into this process (Linux)
 
 
 def cublas():
     """This process's CuBLAS, found and checked once (outside a capture: `check()`)."""
     global _cublas
     if _cublas is None:
-        _cublas = CuBLAS(loaded_library("libcublas.so"))
+        _cublas = CuBLAS(loaded_library())
     return _cublas
 
 
-def loaded_library(prefix):
-    """The path of the loaded shared library whose file name starts with `prefix`
-    (libcublas.so.13: CuPy's), from the process's memory map."""
-    importlib.import_module("cupy_backends.cuda.libs.cublas")  # loads it, if CuPy has not yet
+def loaded_library():
+    """The libcublas CuPy uses (libcublas.so.13 for CUDA 13), as a ctypes.CDLL. CuPy loads it
+    (from a pip wheel or the toolkit) when it makes its cuBLAS handle; opened with
+    RTLD_NOLOAD, the name can only give that very library, not another copy (PyTorch's, say)
+    found on the library path."""
+    cupy = backend.backend_module("cupy")
+    cupy.cuda.device.get_cublas_handle()  # CuPy loads cuBLAS, if it has not yet
+    name = f"libcublas.so.{cupy.cuda.runtime.runtimeGetVersion() // 1000}"
     try:
-        with open(PROCESS_MAPS) as maps:
-            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "/" in line}
-    except OSError:
-        paths = set()
-    for path in sorted(paths):
-        if os.path.basename(path).startswith(prefix):
-            return path
-    raise CaptureError(f"no {prefix}* among the libraries this process loaded (a captured step "
-                       "calls cuBLAS itself, which needs Linux's /proc/self/maps to find it)")
+        return ctypes.CDLL(name, mode=os.RTLD_NOLOAD)
+    except OSError as error:
+        raise CaptureError(f"{name}, CuPy's cuBLAS, is not loaded in this process ({error}); a "
+                           "captured step calls cuBLAS itself") from None
 
 
 def check():
