@@ -3,10 +3,10 @@
 On CuPy `a @ b` calls cuBLAS, and CuPy refuses to call cuBLAS on a stream that is being
 captured into a CUDA graph: its `setStream` raises "NotImplementedError: calling cuBLAS API
 during stream capture is currently unsupported" (cupy_backends/cuda/libs/cublas.pyx, CuPy
-13 and 14). cuBLAS itself can be captured (its workspace too, since CUDA 12.2), as PyTorch's
-graphs do. So while minigrad.capture captures a step (and warms it up), every op's product
-comes here and calls cuBLAS's gemm itself, through ctypes, on CuPy's handle and the current
-stream: the same product, recorded into the graph. Everywhere else it is `a @ b`.
+13 and 14). cuBLAS itself can be captured, as PyTorch's graphs do. So while minigrad.capture
+captures a step (and warms it up), every op's product comes here and calls cuBLAS's gemm
+itself, through ctypes, on CuPy's handle and the current stream, with a workspace of its own:
+the same product, recorded into the graph. Everywhere else it is `a @ b`.
 
 cuBLAS stores matrices by columns. A C-contiguous (r, c) matrix read by columns, with
 leading dimension c, is its transpose; an F-contiguous one (a `.T` view) read so is itself,
