@@ -68,7 +68,7 @@ def rules(*objects, pool=None):
     piece of state replaced or a Python value changed raises it when the block ends.
     Yields the StepPool the step allocates from (a new one unless given)."""
     pool = pool or StepPool()
-    objects = objects + (random.generators(),)
+    objects = watched(objects)
     before, numpy_random = state_of(objects), numpy.random.get_state()
     outer, host_access.step_pool = host_access.step_pool, pool
     try:
@@ -86,6 +86,15 @@ def rules(*objects, pool=None):
 
 
 # ----------------------------------------------------------------------------- state
+def watched(objects):
+    """What the rules watch: the step's `objects` and minigrad's random generators."""
+    return objects + (random.generators(),)
+
+
+def one_line(error):
+    return f"{type(error).__name__}: " + " ".join(str(error).split())
+
+
 ARRAY, VALUE = "array", "value"
 PLAIN = (bool, int, float, complex, str, bytes, type(None))
 NOT_STATE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
@@ -251,7 +260,7 @@ class CapturedStep:
 
     def _give_up(self, error):
         """Run eagerly from now on, saying why in one line."""
-        self.eager_because = f"{type(error).__name__}: " + " ".join(str(error).split())
+        self.eager_because = one_line(error)
         print(f"minigrad.capture: the step cannot be captured ({self.eager_because}); it runs eagerly",
               file=sys.stderr)
 
@@ -276,8 +285,7 @@ class CapturedStep:
 
     def _capture(self):
         pool = StepPool("cupy")
-        watched = self.objects + (random.generators(),)
-        before = state_of(watched)
+        before = state_of(watched(self.objects))
         try:
             with self._on_side_stream(), rules(*self.objects, pool=pool):
                 self.stream.begin_capture()
@@ -290,10 +298,9 @@ class CapturedStep:
         except Exception as error:
             # The capture ran the step's Python but none of its kernels: state it rebound now
             # points at memory never written, and an eager step from there would train on it.
-            changed = compare(before, state_of(watched), pool)
+            changed = compare(before, state_of(watched(self.objects)), pool)
             if changed:
-                reason = f"{type(error).__name__}: " + " ".join(str(error).split())
-                raise CaptureError(f"the step cannot be captured ({reason}), and trying changed "
+                raise CaptureError(f"the step cannot be captured ({one_line(error)}), and trying changed "
                                    "its state: " + "; ".join(changed)) from error
             self._give_up(error)
             return self._eager()
