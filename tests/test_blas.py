@@ -245,6 +245,24 @@ def test_on_a_gpu_cublas_called_directly_gives_cupys_product(dtype):
 
 @pytest.mark.gpu
 @needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_on_a_gpu_cublas_called_directly_agrees_with_cupy_at_a_layers_sizes(dtype):
+    """A convolution's three products at the DCGAN's sizes (cols @ W, colsᵀ @ gy, gy @ Wᵀ).
+    cuBLAS's sgemm and CuPy's gemmEx may sum in other orders, so each element may differ by
+    twice the rounding bound of a K-term dot product, K·ε·(|a|·|b|); a misread operand is off
+    by the size of the values."""
+    import cupy
+    rng = np.random.default_rng(5)
+    cols, W, gy = (cupy.asarray(rng.standard_normal(shape).astype(dtype))
+                   for shape in [(3136, 1600), (1600, 64), (3136, 64)])
+    for a, b in ((cols, W), (cols.T, gy), (gy, W.T)):
+        got, expected = blas.captured_matmul(a, b, None, blas.cublas()), a @ b
+        bound = a.shape[1] * np.finfo(dtype).eps * (abs(a).astype(np.float64) @ abs(b).astype(np.float64))
+        assert bool((abs(got - expected) <= 2 * bound).all()), (a.shape, b.shape, a.flags.f_contiguous)
+
+
+@pytest.mark.gpu
+@needs_gpu
 def test_on_a_gpu_a_step_of_products_is_captured_and_replays_them():
     minigrad.set_backend("cupy")
     layer = minigrad.nn.Dense(4, 3)
