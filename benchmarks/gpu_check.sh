@@ -62,7 +62,7 @@ else
   unfused=(--capture --batch-sizes 64 --steps 20 --warmup 5 --rounds 4 --models dcgan,gan)
   full=()  # the default run: 10,000 iterations
   # the suite on CuPy has grown to 1,786 tests (1,361 took 110 s on 12 workers on 2026-12-04);
-  # the eight training runs go side by side, each within limit_train
+  # the nine training runs go side by side, each within limit_train
   limit_tests=200 limit_train=45 limit_bench=170 limit_unfused=36 limit_full=80 limit_profile=26  # 200 + 45 + 170 + 36 + 80 + 26 = 557 s
   "$PYTHON" -c "import xdist" 2>/dev/null && tests=(-n "${WORKERS:-12}" "${tests[@]}")
   if ! reason=$("$PYTHON" -c "from minigrad import backend
