@@ -248,7 +248,7 @@ def test_on_a_gpu_cublas_called_directly_gives_cupys_product(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_on_a_gpu_cublas_called_directly_agrees_with_cupy_at_a_layers_sizes(dtype):
     """A convolution's three products at the DCGAN's sizes (cols @ W, colsᵀ @ gy, gy @ Wᵀ).
-    cuBLAS's sgemm and CuPy's gemmEx may sum in other orders, so each element may differ by
+    cuBLAS's sgemm and CuPy's own calls may sum in other orders, so each element may differ by
     twice the rounding bound of a K-term dot product, K·ε·(|a|·|b|); a misread operand is off
     by the size of the values."""
     import cupy
@@ -274,7 +274,7 @@ def test_on_a_gpu_a_step_of_products_is_captured_and_replays_them():
     eager = float(step(x).item())
     results = [float(captured(x).item()) for _ in range(3)]
     assert captured.graph is not None, captured.eager_because
-    assert results == pytest.approx([eager] * 3, rel=1e-5, abs=1e-6)  # cuBLAS's sgemm against CuPy's gemmEx
+    assert results == pytest.approx([eager] * 3, rel=1e-5, abs=1e-6)  # cuBLAS's sgemm against CuPy's own call
 
 
 @pytest.mark.gpu
