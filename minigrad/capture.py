@@ -199,16 +199,16 @@ class CapturedStep:
     (and the graph) reads.
 
     On CuPy every matrix product of fn calls cuBLAS directly (minigrad/blas.py: CuPy refuses
-    cuBLAS while capturing; the first call checks that this works). The first `warmup` calls
-    run fn eagerly on a side stream (kernels compiled and loaded, cuBLAS's too, optimizer
-    state and generators made); the next call captures fn into a graph, with every
-    allocation from a private StepPool, and
-    launches it (the capture itself runs nothing); every later call launches the graph once
-    and returns the same result objects, rewritten by the replay. If the capture fails (a
-    CaptureError, or an error from CuPy), one line says why and fn runs eagerly from then
-    on, this call included; unless trying changed the state (a rule broken), which raises.
-    On numpy and strict there is no graph: each call after the warm-up runs fn under
-    `rules`, so a step that would not replay fails in CI, on the CPU.
+    cuBLAS while capturing; the first call checks that this works; `same_products()` gives
+    the same products to code run outside the step). The first `warmup` calls run fn eagerly
+    on a side stream (kernels compiled and loaded, cuBLAS's too, optimizer state and
+    generators made); the next call captures fn into a graph, with every allocation from a
+    private StepPool, and launches it (the capture itself runs nothing); every later call
+    launches the graph once and returns the same result objects, rewritten by the replay. If
+    the capture fails (a CaptureError, or an error from CuPy), one line says why and fn runs
+    eagerly from then on, this call included; unless trying changed the state (a rule
+    broken), which raises. On numpy and strict there is no graph: each call after the
+    warm-up runs fn under `rules`, so a step that would not replay fails in CI, on the CPU.
     """
 
     def __init__(self, fn, *objects, warmup=3):
@@ -220,6 +220,7 @@ class CapturedStep:
         self.pool = None     # its private StepPool, alive as long as the graph
         self.outputs = None  # fn's results at the capture, rewritten by every replay
         self.eager_because = None  # why the capture failed, if it did
+        self.blas_checked = False  # on CuPy: whether blas.check() has run
         self.stream = backend.backend_module("cupy").cuda.Stream(non_blocking=True) if self.on_gpu else None
 
     def __call__(self, *inputs):
@@ -228,7 +229,7 @@ class CapturedStep:
         if self.graph is not None:
             self.graph.launch()  # on the current stream, after the inputs' copies
             return self.outputs
-        if self.on_gpu and self.calls == 1:
+        if self.on_gpu:
             self._check_blas()
         if self.calls <= self.warmup or self.eager_because is not None:
             return self._eager()
@@ -252,11 +253,27 @@ class CapturedStep:
             mine.data[...] = x.data
 
     def _check_blas(self):
-        """Products will call cuBLAS directly (minigrad/blas.py): first see that it works."""
+        """Products will call cuBLAS directly (minigrad/blas.py): first see, once, that it works."""
+        if self.blas_checked:
+            return
+        self.blas_checked = True
         try:
             blas.check()
         except Exception as error:
             self._give_up(error)
+
+    def same_products(self):
+        """A context in which products are computed as the step's: on CuPy, by cuBLAS called
+        directly (checked first), unless the step runs eagerly; elsewhere as always. The
+        warm-ups run in it, and so can an iteration run outside the step (a training run's
+        first, which learns what the step reads). Every iteration of a captured run then
+        multiplies alike, and a run resumed anywhere takes the route a straight one took there:
+        one cuBLAS call gives the same bits every time, two may differ in the last."""
+        if self.on_gpu:
+            self._check_blas()
+        if not self.on_gpu or self.eager_because is not None:
+            return contextlib.nullcontext()
+        return blas.calling_cublas()
 
     def _give_up(self, error):
         """Run eagerly from now on, saying why in one line."""
@@ -268,7 +285,7 @@ class CapturedStep:
         if not self.on_gpu or self.eager_because is not None:
             return self.fn(*self.inputs)
         # the very calls the capture will record: kernels compiled and loaded, cuBLAS's too
-        with self._on_side_stream(), blas.calling_cublas():
+        with self._on_side_stream(), self.same_products():
             return self.fn(*self.inputs)
 
     @contextlib.contextmanager

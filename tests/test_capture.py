@@ -421,6 +421,25 @@ def test_on_the_gpus_path_a_cublas_that_does_not_fit_makes_the_step_eager_saying
     assert capsys.readouterr().err.count("cannot be captured (CaptureError: cuBLAS called directly") == 1
 
 
+def test_same_products_are_cublas_called_directly_on_the_gpus_path_only_and_checked_once(gpu_path, monkeypatch,
+                                                                                      capsys):
+    step = gpu_path(lambda: None)
+    for _ in range(2):
+        with step.same_products():
+            assert blas._direct
+    assert gpu_path.checked == [1] and not blas._direct
+    with CapturedStep(lambda: None).same_products():  # on the CPU: products as always
+        assert not blas._direct
+
+    def refuse():
+        raise CaptureError("cuBLAS called directly gave [[1.0]] for [[2.0]]")
+    monkeypatch.setattr(blas, "check", refuse)
+    step = gpu_path(lambda: None)
+    with step.same_products():
+        assert not blas._direct  # the step runs eagerly, with CuPy's own products
+    assert step.eager_because and capsys.readouterr().err.count("cannot be captured") == 1
+
+
 def test_on_the_gpus_path_a_failed_capture_runs_eagerly_unless_it_changed_the_state(gpu_path, capsys):
     layer, calls = nn.Dense(2, 3), []
 

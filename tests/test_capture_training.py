@@ -86,6 +86,27 @@ def test_a_step_that_reads_on_the_host_is_refused_saying_where(mnist_dir, tmp_pa
     assert "error:" in err and "captured step" in err and "Traceback" not in err
 
 
+def test_a_captured_runs_first_iteration_multiplies_as_its_step(mnist_dir, tmp_path, monkeypatch, strict_only):
+    """The first iteration runs outside the step (it learns what the step reads), inside
+    CapturedStep.same_products: on CuPy the step's products are cuBLAS called directly, and a
+    run resumed at any iteration must multiply there as a straight one did."""
+    inside, during = [False], []
+
+    @contextlib.contextmanager
+    def same_products(step):
+        inside[0] = True
+        yield
+        inside[0] = False
+
+    def step(nets, batches, options):
+        during.append(inside[0])
+        return vanilla.gan_step(nets, batches)
+    monkeypatch.setattr(minigrad.capture.CapturedStep, "same_products", same_products)
+    monkeypatch.setitem(models.COMMANDS, "gan", dataclasses.replace(vanilla.RECIPE, step=step))
+    assert train(tmp_path, mnist_dir, "gan", iterations=2) == 0
+    assert during == [True, False]  # on the CPU the step's own calls need no context
+
+
 HOST_READS = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist")  # as in strict.py
 
 
@@ -165,26 +186,18 @@ def test_checkpoints_go_between_the_two_modes(first, then, mnist_dir, tmp_path, 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["gan", "dcgan", "wgan_gp"])
-def test_on_a_gpu_the_captured_run_trains_as_the_eager_one(name, backend, mnist_dir, tmp_path, capsys, monkeypatch):
+def test_on_a_gpu_the_captured_run_trains_as_the_eager_one(name, backend, mnist_dir, tmp_path, capsys):
     """On CuPy both draw from SplitMix64: the graph's replays must train as the Python did.
-    The eager run multiplies as the captured one does: its first iteration with CuPy's `@`
-    (its own cuBLAS calls), the rest through cuBLAS called directly, as the warm-ups and the graph.
-    The two routes may round a product differently in its last bit, and Adam divides a
-    gradient by its own size, so a flipped bit of a gradient near zero moves its weight by up
-    to a learning rate: no longer rounding. That each product equals CuPy's to the rounding
-    of its sums is test_blas.py's to check."""
+    The eager run multiplies as every iteration of the captured one does, through cuBLAS
+    called directly. CuPy's own `@` makes other cuBLAS calls, which may round a product
+    otherwise in its last bit, and Adam divides a gradient by its own size: a flipped bit of
+    a gradient near zero moves its weight by up to a learning rate, no longer rounding. That
+    each product equals CuPy's to the rounding of its sums is test_blas.py's to check."""
     if backend != "cupy":
         pytest.skip("needs CuPy and an NVIDIA GPU: python -m pytest --backend cupy")
     assert train(tmp_path / "on", mnist_dir, *RUNS[name], iterations=8, capture="on", backend="cupy") == 0
-    iterations, eager_step = [], stepping.EagerStep.__call__
-
-    def as_the_captured_run(self):
-        iterations.append(1)
-        with blas.calling_cublas() if len(iterations) > 1 else contextlib.nullcontext():
-            return eager_step(self)
-    monkeypatch.setattr(stepping.EagerStep, "__call__", as_the_captured_run)
-    assert train(tmp_path / "off", mnist_dir, *RUNS[name], iterations=8, capture="off", backend="cupy") == 0
-    assert len(iterations) == 8
+    with blas.calling_cublas():
+        assert train(tmp_path / "off", mnist_dir, *RUNS[name], iterations=8, capture="off", backend="cupy") == 0
     assert "cannot be captured" not in capsys.readouterr().err  # the graph ran, not a fallback
     captured, _ = checkpoint.read_training(tmp_path / "on" / "latest.npz")
     eager, _ = checkpoint.read_training(tmp_path / "off" / "latest.npz")

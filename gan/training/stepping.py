@@ -11,9 +11,10 @@ of two ways (--capture):
 A step asks its batch source for what it needs (`next_images()`, `next_labeled()`, ...): the
 source picks indices on the host and copies the images to the device, which a replay would not
 repeat. So the first iteration runs eagerly through a `Recorder` that notes what the step asks
-for. From then on, before each step, `draw` asks the real source for the same, outside the
-step (the same batches, in the same order, as an eager run), and the step gets a `Replay` of
-them: the captured step's own input tensors.
+for (its products computed as the captured step's: `CapturedStep.same_products`). From then on,
+before each step, `draw` asks the real source for the same, outside the step (the same batches,
+in the same order, as an eager run), and the step gets a `Replay` of them: the captured step's
+own input tensors.
 """
 from minigrad.capture import CapturedStep
 
@@ -45,14 +46,15 @@ class CapturedSteps:
     def __call__(self):
         run = self.run
         if self.calls is None:
-            recorder = Recorder(run.batches)
-            numbers = run.recipe.step(run.nets, recorder, run.config.options)
-            update_averages(run.nets)
-            self.calls = recorder.calls
             nets = run.nets
             state = (nets.generator, nets.discriminator, nets.g_optimizer, nets.d_optimizer,
                      nets.g_average, nets.d_average)
             self.captured = CapturedStep(self.step_on, *(s for s in state if s is not None))
+            recorder = Recorder(run.batches)
+            with self.captured.same_products():  # as every later iteration: resumed runs match straight ones
+                numbers = run.recipe.step(run.nets, recorder, run.config.options)
+                update_averages(run.nets)
+            self.calls = recorder.calls
             return numbers
         return self.captured(*draw(run.batches, self.calls))
 
