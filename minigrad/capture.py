@@ -219,6 +219,7 @@ class CapturedStep:
         self.graph = None    # the captured CUDA graph (CuPy), once captured
         self.pool = None     # its private StepPool, alive as long as the graph
         self.outputs = None  # fn's results at the capture, rewritten by every replay
+        self.generators = None  # the random generators the graph draws from, kept alive with it
         self.eager_because = None  # why the capture failed, if it did
         self.blas_checked = False  # on CuPy: whether blas.check() has run
         self.stream = backend.backend_module("cupy").cuda.Stream(non_blocking=True) if self.on_gpu else None
@@ -227,6 +228,7 @@ class CapturedStep:
         self._copy_in(inputs)
         self.calls += 1
         if self.graph is not None:
+            self._check_generators()
             self.graph.launch()  # on the current stream, after the inputs' copies
             return self.outputs
         if self.on_gpu:
@@ -251,6 +253,15 @@ class CapturedStep:
                                  f"for one captured as {mine.shape}, {mine.dtype}: a graph replays "
                                  "fixed shapes (drop the last, short batch)")
             mine.data[...] = x.data
+
+    def _check_generators(self):
+        """The graph advances the device arrays of the generators it was captured with;
+        minigrad.manual_seed makes new ones, which a replay would never draw from."""
+        current = random.generators()
+        if any(current.get(key) is not source for key, source in self.generators.items()):
+            raise CaptureError("minigrad's random generators were made anew (minigrad.manual_seed) "
+                               "after the step was captured, and its graph draws from the old ones: "
+                               "seed before the step's first call, or make a new CapturedStep")
 
     def _check_blas(self):
         """Products will call cuBLAS directly (minigrad/blas.py): first see, once, that it works."""
@@ -322,6 +333,7 @@ class CapturedStep:
             self._give_up(error)
             return self._eager()
         self.graph, self.pool, self.outputs = graph, pool, outputs
+        self.generators = dict(random.generators())
         self.graph.launch()  # the capture recorded the kernels without running them
         return self.outputs
 

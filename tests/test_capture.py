@@ -444,6 +444,23 @@ def test_same_products_are_cublas_called_directly_on_the_gpus_path_only_and_chec
     assert step.eager_because and capsys.readouterr().err.count("cannot be captured") == 1
 
 
+def test_on_the_gpus_path_replays_refuse_to_go_on_after_the_generators_were_made_anew(gpu_path,
+                                                                                    splitmix64_everywhere):
+    """manual_seed makes new generators; the graph would go on advancing the old ones."""
+    def draw():
+        return Tensor._wrap(mg_random.random_normal((4,), minigrad.float32))
+    step = gpu_path(draw, warmup=1)
+    for _ in range(3):  # the warm-up, the capture, a replay
+        step()
+    assert step.stream.launches == 2
+    mg_random.get_rng_state()  # reads the generators, as a checkpoint does: still the same ones
+    step()
+    minigrad.manual_seed(1)
+    with pytest.raises(CaptureError, match="made anew .*manual_seed"):
+        step()
+    assert step.stream.launches == 3
+
+
 def test_on_the_gpus_path_a_failed_capture_runs_eagerly_unless_it_changed_the_state(gpu_path, capsys):
     layer, calls = nn.Dense(2, 3), []
 
