@@ -15,8 +15,9 @@ rules (docs/capture.md says why each holds):
 
 `rules(*objects)` checks a step against them, on any backend; on the strict backend it
 catches everything the CPU can see. `CapturedStep(fn, *objects)` is the step itself: a few
-eager warm-up calls, then, on CuPy, one captured call and replays; on numpy and strict, each
-call after the warm-up checked by `rules`, so that CI runs the code path the GPU runs.
+eager warm-up calls, then, on CuPy, one captured call and replays; on strict, one call
+recorded under `rules` into a tape (minigrad/tape.py) and replays of it, so that CI runs the
+code path the GPU runs and trains as a graph would; on numpy, each later call under `rules`.
 """
 import contextlib
 import sys
@@ -25,7 +26,7 @@ import weakref
 
 import numpy
 
-from . import backend, blas, host_access, random
+from . import backend, blas, host_access, random, tape
 from .host_access import CaptureError
 from .tensor import Tensor
 
@@ -207,8 +208,9 @@ class CapturedStep:
     launches the graph once and returns the same result objects, rewritten by the replay. If
     the capture fails (a CaptureError, or an error from CuPy), one line says why and fn runs
     eagerly from then on, this call included; unless trying changed the state (a rule
-    broken), which raises. On numpy and strict there is no graph: each call after the
-    warm-up runs fn under `rules`, so a step that would not replay fails in CI, on the CPU.
+    broken), which raises. On strict the capture's stand-in is a tape, recorded as fn runs
+    under `rules` and replayed at every later call without fn's Python; a broken rule raises.
+    On numpy (no tape) each call after the warm-up runs fn under `rules`.
     """
 
     def __init__(self, fn, *objects, warmup=3):
@@ -236,8 +238,7 @@ class CapturedStep:
         if self.calls <= self.warmup or self.eager_because is not None:
             return self._eager()
         if not self.on_gpu:
-            with rules(*self.objects):
-                return self.fn(*self.inputs)
+            return self._record()
         return self._capture()
 
     def _copy_in(self, inputs):
@@ -336,6 +337,19 @@ class CapturedStep:
         self.generators = dict(random.generators())
         self.graph.launch()  # the capture recorded the kernels without running them
         return self.outputs
+
+    def _record(self):
+        """The capture's stand-in on the CPU: fn run under the rules; on strict, its array
+        operations recorded into a Tape (minigrad/tape.py) that every later call replays, as a
+        graph, without fn's Python. numpy has no tape: each call runs fn under the rules."""
+        if backend.get_backend() != "strict":
+            with rules(*self.objects):
+                return self.fn(*self.inputs)
+        with rules(*self.objects), tape.recorded() as recording:
+            outputs = self.fn(*self.inputs)
+        self.graph, self.outputs = recording, outputs
+        self.generators = dict(random.generators())
+        return outputs
 
 
 def _end_capture_quietly(stream):

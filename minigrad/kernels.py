@@ -30,7 +30,7 @@ import warnings
 
 import numpy
 
-from . import backend
+from . import backend, tape
 
 CTYPES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long long",
           "uint64": "unsigned long long", "bool": "bool"}
@@ -60,7 +60,7 @@ class Kernel:
                     self.in_params, self.out_params, self.body, self.name)
             self._cupy(*args)
         else:
-            run_on_cpu(self, args)
+            tape.run(run_on_cpu, self, args)  # recorded, on strict, as a graph records a launch
 
 
 def parameters(text):

@@ -11,10 +11,13 @@ CUDA graph cannot replay (minigrad/host_access.py): reading their values on the 
 (float(), int(), bool(), .item(), .tolist()) and being made from host data (strict.asarray
 of a list or a host array). They then record themselves in the step's pool, so the check
 can tell an array made during the step from one made before.
+
+Every operation that computes or writes a strict array's values goes through tape.run, so
+that a step can be recorded and replayed as a CUDA graph would replay it (minigrad/tape.py).
 """
 import numpy
 
-from . import host_access
+from . import host_access, tape
 
 
 class BackendMixError(TypeError):
@@ -45,14 +48,15 @@ class StrictArray(numpy.ndarray):
     tolist = _host_read("tolist", ".tolist()")
 
     def argmax(self, *args, **kwargs):  # a 0-d array, as CuPy's, not a host scalar
-        return _strict(super().argmax(*args, **kwargs))
+        return _strict(tape.run(numpy.ndarray.argmax, self, *args, **kwargs))
 
     def argmin(self, *args, **kwargs):
-        return _strict(super().argmin(*args, **kwargs))
+        return _strict(tape.run(numpy.ndarray.argmin, self, *args, **kwargs))
 
     def __array_finalize__(self, obj):
         if host_access.step_pool is not None:
             host_access.step_pool.record(self)
+        tape.check_made(self, obj)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.get("out", ())
@@ -60,7 +64,7 @@ class StrictArray(numpy.ndarray):
         inputs = tuple(_plain(a) for a in inputs)
         if out:
             kwargs["out"] = tuple(_plain(a) for a in out)
-        result = getattr(ufunc, method)(*inputs, **kwargs)
+        result = tape.run(getattr(ufunc, method), *inputs, **kwargs)
         if out and method != "at":  # the `out` arrays themselves, as NumPy: `x += 1` keeps x
             results = result if isinstance(result, tuple) else (result,)
             result = tuple(given if given is not None else r for given, r in zip(out, results))
@@ -74,15 +78,31 @@ class StrictArray(numpy.ndarray):
                 "create arrays with the op's `xp` (get_array_module), not with numpy")
         # Run NumPy's own code on plain views, so its inner calls are not checked again.
         args, kwargs = _plain(args), {k: _plain(v) for k, v in kwargs.items()}
-        return _strict(func(*args, **kwargs))
+        return _strict(tape.run(func, *args, **kwargs))
 
     def __getitem__(self, index):
         _refuse_host("indexing", index if isinstance(index, tuple) else (index,))
-        return super().__getitem__(index)
+        return _strict(tape.run(numpy.ndarray.__getitem__, self, index))  # x[0]: 0-d, as CuPy's
 
     def __setitem__(self, index, value):
         _refuse_host("item assignment", (index if isinstance(index, tuple) else (index,)) + (value,))
-        return super().__setitem__(index, value)
+        return tape.run(numpy.ndarray.__setitem__, self, index, value)
+
+
+def _through_tape(name):
+    """ndarray's method `name`, which computes or writes values in C without NumPy's dispatch."""
+    method = getattr(numpy.ndarray, name)
+
+    def recorded(self, *args, **kwargs):
+        return tape.run(method, self, *args, **kwargs)
+    recorded.__name__ = name
+    return recorded
+
+
+COMPUTED = ("copy", "astype", "fill", "reshape", "ravel", "flatten", "take", "put", "repeat", "sort",
+            "argsort", "partition", "dot", "round", "cumsum", "cumprod", "searchsorted", "__copy__")
+for _name in COMPUTED:
+    setattr(StrictArray, _name, _through_tape(_name))
 
 
 def _refuse_host(what, arrays):
@@ -130,7 +150,7 @@ class _StrictModule:
                     and args and not isinstance(args[0], StrictArray):
                 host_access.refuse(f"strict.{name} of host data (a {type(args[0]).__name__}) "
                                    "copies it from the host to the device", host_access.COPY_INSTEAD)
-            return _strict(attr(*args, **kwargs))
+            return _strict(tape.run(attr, *args, **kwargs))
         return strict_function
 
 

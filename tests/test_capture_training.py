@@ -1,8 +1,9 @@
 """The training loop with --capture on, on the CPU: every model's step keeps the rules of a
 captured CUDA graph (minigrad/capture.py), checked on the strict backend through the real
-command line; a step that breaks one is refused saying so; a checked run trains as the eager
-one drawing the same random numbers, resumes exactly, and its checkpoints resume eagerly and
-back. What only a GPU can show (a graph replayed, its speed) is benchmarks/gpu_check.sh's."""
+command line; a step that breaks one is refused saying so; a captured run, its step replayed
+from a tape as a graph replays (minigrad/tape.py), trains as the eager one drawing the same
+random numbers, resumes exactly, and its checkpoints resume eagerly and back. What only a GPU
+can show (a graph replayed, its speed) is benchmarks/gpu_check.sh's."""
 import contextlib
 import dataclasses
 import shutil
@@ -15,7 +16,7 @@ from gan import models
 from gan.models import gan as vanilla
 from gan.training import checkpoint, stepping
 from gan_fixtures import mnist_dir, read_metrics, run_example  # noqa: F401  (mnist_dir: a fixture)
-from minigrad import backend, blas, kernels
+from minigrad import backend, blas, kernels, tape
 from minigrad.random import use_splitmix64
 from minigrad.strict import StrictArray
 
@@ -55,11 +56,24 @@ def train(out, mnist_dir, *argv, iterations=6, capture="on", backend="strict"):
                        "--backend", backend, "--out", out, "--data-dir", mnist_dir)
 
 
+@pytest.fixture
+def replays(monkeypatch):
+    """How many steps were replays of a recorded tape (minigrad/tape.py)."""
+    count, launch = [], tape.Tape.launch
+
+    def counted(self):
+        count.append(1)
+        return launch(self)
+    monkeypatch.setattr(tape.Tape, "launch", counted)
+    return count
+
+
 @pytest.mark.parametrize("name", RUNS)
-def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path, checks, capsys, strict_only):
-    # 1 iteration recorded, 3 warm-up calls, then 2 steps checked by the rules
+def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path, checks, replays, capsys, strict_only):
+    # 1 iteration that learns what the step reads, 3 warm-up calls, 1 captured under the
+    # rules (recorded into a tape), then 1 replayed without the step's Python
     assert train(tmp_path, mnist_dir, *RUNS[name]) == 0, capsys.readouterr().err
-    assert len(checks) == 2
+    assert len(checks) == 1 and len(replays) == 1
     rows = read_metrics(tmp_path)
     assert [row["iteration"] for row in rows] == [2, 4, 6]
     assert all(np.isfinite(value) for row in rows for value in row.values())
@@ -67,11 +81,12 @@ def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path,
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler to run the kernels on the CPU")
 @pytest.mark.parametrize("name", ["dcgan", "wgan_gp", "sgan-improved"])
-def test_the_gpus_route_keeps_the_rules_of_capture_too(name, mnist_dir, tmp_path, checks, capsys, strict_only):
+def test_the_gpus_route_keeps_the_rules_of_capture_too(name, mnist_dir, tmp_path, checks, replays, capsys,
+                                                      strict_only):
     # with the fused kernels (minigrad/kernels.py) in place of the NumPy passes, as on CuPy
     with kernels.emulated():
         assert train(tmp_path, mnist_dir, *RUNS[name]) == 0, capsys.readouterr().err
-    assert len(checks) == 2
+    assert len(checks) == 1 and len(replays) == 1
     assert all(np.isfinite(value) for row in read_metrics(tmp_path) for value in row.values())
 
 
@@ -143,14 +158,20 @@ def test_between_its_log_rows_a_captured_run_reads_nothing_on_the_host(name, fla
     assert reads - eager == {7, 14}  # the log rows; at 14 also the checkpoint and the grids
 
 
-def test_a_checked_run_trains_as_the_eager_run_drawing_the_same_numbers(mnist_dir, tmp_path, strict_only):
-    """--capture on changes where the numbers are drawn (SplitMix64, as on CuPy) and keeps the
-    optimizers' counters on the device: with the eager run drawing so too, the two agree to
-    float32 rounding."""
-    assert train(tmp_path / "captured", mnist_dir, "dcgan") == 0
+@pytest.mark.parametrize("name, flags", [  # the learning rates decay from iteration 5: set between replays
+    ("dcgan", ("--lr-decay-start", 0.5)), ("wgan_gp", ()), ("sgan-improved", ("--lr-decay-start", 0.5)),
+    ("cgan", ())])
+def test_a_captured_run_trains_as_the_eager_run_drawing_the_same_numbers(name, flags, mnist_dir, tmp_path, replays,
+                                                                         strict_only):
+    """On strict, the captured step is a tape replayed without the step's Python, as a graph
+    (minigrad/tape.py): 5 replays here. --capture on changes where the numbers are drawn
+    (SplitMix64, as on CuPy) and keeps the optimizers' counters on the device: with the eager
+    run drawing so too, the two agree to float32 rounding."""
+    assert train(tmp_path / "captured", mnist_dir, *RUNS[name], *flags, iterations=10) == 0
+    assert len(replays) == 5
     previous = use_splitmix64(True)
     try:
-        assert train(tmp_path / "eager", mnist_dir, "dcgan", capture="off") == 0
+        assert train(tmp_path / "eager", mnist_dir, *RUNS[name], *flags, iterations=10, capture="off") == 0
     finally:
         use_splitmix64(previous)
     captured, meta_c = checkpoint.read_training(tmp_path / "captured" / "latest.npz")
@@ -164,13 +185,14 @@ def test_a_checked_run_trains_as_the_eager_run_drawing_the_same_numbers(mnist_di
             assert row_c[key] == pytest.approx(row_e[key], rel=1e-5, abs=1e-6), key
 
 
-def test_a_checked_run_stopped_and_resumed_equals_a_straight_one(mnist_dir, tmp_path, strict_only):
-    assert train(tmp_path / "straight", mnist_dir, "gan", iterations=8) == 0
-    assert train(tmp_path / "resumed", mnist_dir, "gan", iterations=4) == 0
-    assert train(tmp_path / "resumed", mnist_dir, "gan", "--resume", iterations=8) == 0
+def test_a_captured_run_stopped_and_resumed_equals_a_straight_one(mnist_dir, tmp_path, strict_only):
+    # straight: replays from iteration 7; resumed: replays at 6, then again at 12
+    assert train(tmp_path / "straight", mnist_dir, "gan", iterations=12) == 0
+    assert train(tmp_path / "resumed", mnist_dir, "gan", iterations=6) == 0
+    assert train(tmp_path / "resumed", mnist_dir, "gan", "--resume", iterations=12) == 0
     straight, _ = checkpoint.read_training(tmp_path / "straight" / "latest.npz")
     resumed, meta = checkpoint.read_training(tmp_path / "resumed" / "latest.npz")
-    assert meta["iteration"] == 8
+    assert meta["iteration"] == 12
     for name in straight:
         np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
 
