@@ -254,7 +254,8 @@ def batches(n=6, seed=0):
 
 
 def test_a_whole_gan_step_passes_the_rules_after_its_warm_up(backend, splitmix64_everywhere):
-    """CapturedStep on the CPU: warm-up calls eagerly, then every call checked by the rules;
+    """CapturedStep on the CPU: warm-up calls eagerly, then the capture under the rules (on
+    strict, recorded into a tape that the later calls replay; on numpy, every call checked);
     it trains as the plain eager loop does, number for number, and returns device scalars."""
     results = []
     for captured in (False, True):

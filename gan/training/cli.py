@@ -102,7 +102,8 @@ def build_parser(recipe, variants=None, prog=None):
                         help=f"a smoke test: 2 iterations on {DRY_RUN_IMAGES} images, every output written")
     parser.add_argument("--capture", choices=("auto", "on", "off"), default=None,
                         help="take each step as one captured CUDA graph, replayed (docs/capture.md); "
-                             f"auto: on CuPy only; on numpy it runs checked by the capture rules "
+                             f"auto: on CuPy only; on numpy it runs checked by the capture rules, on strict "
+                             f"replayed from a tape as from a graph "
                              f"(default {d['capture']})")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also write the logged numbers and sample grids to OUT/tensorboard "

@@ -65,8 +65,8 @@ class TrainConfig:
             self.out = f"runs/{self.model}"
 
     def captures(self):
-        """Is the step captured (on CuPy, a CUDA graph; on numpy and strict, checked by the
-        capture rules, the same code path: docs/capture.md)?"""
+        """Is the step captured (on CuPy, a CUDA graph; on strict, a tape replayed as one; on
+        numpy, checked by the capture rules; the same code path: docs/capture.md)?"""
         return self.capture == "on" or (self.capture == "auto" and self.backend == "cupy")
 
     def generator_lr(self):

@@ -4,9 +4,10 @@ of two ways (--capture):
 - `EagerStep`: the Python runs every iteration, op by op. The readable reference, and the
   default but on CuPy.
 - `CapturedSteps`: the step captured into a CUDA graph once and replayed every iteration with
-  one launch (minigrad/capture.py), the default on CuPy. On numpy and strict there is no
-  graph: each step runs checked by the capture rules, the same code path, which is how the
-  CPU (and CI) tests that every model's step can be captured.
+  one launch (minigrad/capture.py), the default on CuPy. On strict the graph is a tape of the
+  step's array operations, recorded under the capture rules and replayed without the step's
+  Python (minigrad/tape.py); on numpy each step runs checked by the rules. The same code path:
+  how the CPU (and CI) tests that every model's step can be captured and trains replayed.
 
 A step asks its batch source for what it needs (`next_images()`, `next_labeled()`, ...): the
 source picks indices on the host and copies the images to the device, which a replay would not
