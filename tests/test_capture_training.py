@@ -30,6 +30,8 @@ RUNS = {  # every model, every --arch, both conditional discriminators, the SGAN
     "cgan": ("cgan",), "cgan-acgan": ("cgan", "--discriminator", "acgan"),
 }
 
+GPUS_ROUTE = pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler to run the kernels on the CPU")
+
 
 @pytest.fixture
 def strict_only(backend):
@@ -79,7 +81,7 @@ def test_every_models_step_keeps_the_rules_of_capture(name, mnist_dir, tmp_path,
     assert all(np.isfinite(value) for row in rows for value in row.values())
 
 
-@pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler to run the kernels on the CPU")
+@GPUS_ROUTE
 @pytest.mark.parametrize("name", ["dcgan", "wgan_gp", "sgan-improved"])
 def test_the_gpus_route_keeps_the_rules_of_capture_too(name, mnist_dir, tmp_path, checks, replays, capsys,
                                                       strict_only):
@@ -158,20 +160,23 @@ def test_between_its_log_rows_a_captured_run_reads_nothing_on_the_host(name, fla
     assert reads - eager == {7, 14}  # the log rows; at 14 also the checkpoint and the grids
 
 
-@pytest.mark.parametrize("name, flags", [  # the learning rates decay from iteration 5: set between replays
-    ("dcgan", ("--lr-decay-start", 0.5)), ("wgan_gp", ()), ("sgan-improved", ("--lr-decay-start", 0.5)),
-    ("cgan", ())])
-def test_a_captured_run_trains_as_the_eager_run_drawing_the_same_numbers(name, flags, mnist_dir, tmp_path, replays,
-                                                                         strict_only):
+@pytest.mark.parametrize("name, flags, route", [  # the learning rates decay from iteration 5: set between replays
+    ("dcgan", ("--lr-decay-start", 0.5), "numpy passes"), ("wgan_gp", (), "numpy passes"),
+    ("sgan-improved", ("--lr-decay-start", 0.5), "numpy passes"), ("cgan", (), "numpy passes"),
+    pytest.param("dcgan", ("--lr-decay-start", 0.5), "kernels", marks=GPUS_ROUTE)])
+def test_a_captured_run_trains_as_the_eager_run_drawing_the_same_numbers(name, flags, route, mnist_dir, tmp_path,
+                                                                         replays, strict_only):
     """On strict, the captured step is a tape replayed without the step's Python, as a graph
-    (minigrad/tape.py): 5 replays here. --capture on changes where the numbers are drawn
-    (SplitMix64, as on CuPy) and keeps the optimizers' counters on the device: with the eager
-    run drawing so too, the two agree to float32 rounding."""
-    assert train(tmp_path / "captured", mnist_dir, *RUNS[name], *flags, iterations=10) == 0
-    assert len(replays) == 5
-    previous = use_splitmix64(True)
+    (minigrad/tape.py): 5 replays here; on the kernels' route, the fused kernels' too (the
+    capturable Adam's counters and bias corrections, the draws). --capture on changes where
+    the numbers are drawn (SplitMix64, as on CuPy) and keeps the optimizers' counters on the
+    device: with the eager run drawing so too, the two agree to float32 rounding."""
+    previous = use_splitmix64(True)  # for the eager run; the captured one draws so anyway
     try:
-        assert train(tmp_path / "eager", mnist_dir, *RUNS[name], *flags, iterations=10, capture="off") == 0
+        with kernels.emulated() if route == "kernels" else contextlib.nullcontext():
+            assert train(tmp_path / "captured", mnist_dir, *RUNS[name], *flags, iterations=10) == 0
+            assert len(replays) == 5
+            assert train(tmp_path / "eager", mnist_dir, *RUNS[name], *flags, iterations=10, capture="off") == 0
     finally:
         use_splitmix64(previous)
     captured, meta_c = checkpoint.read_training(tmp_path / "captured" / "latest.npz")
