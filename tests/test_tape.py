@@ -135,3 +135,33 @@ def test_a_captured_step_on_strict_replays_its_tape_without_its_python(on_strict
         assert float(result["y"].data) == pytest.approx(float(x @ host(w.data))), k
     assert len(calls) == 3  # 2 warm-ups and the capture; then 3 replays
     assert isinstance(step.graph, tape.Tape)
+
+
+def test_a_replay_that_needs_an_array_made_before_it_and_freed_since_refuses(on_strict):
+    """A graph holds what it made and only the addresses of the rest; so does a tape."""
+    weights = {"w": xp.ones(3, dtype=np.float32)}
+    with tape.recorded() as recording:
+        y = weights["w"] * 2
+    recording.launch()  # the owner keeps it alive
+    np.testing.assert_array_equal(host(y), [2, 2, 2])
+    weights["w"] = xp.zeros(3, dtype=np.float32)  # rebound, not updated in place
+    with pytest.raises(tape.FreedArray, match="freed"):
+        recording.launch()
+
+
+def test_a_step_that_accumulates_into_last_steps_gradient_cannot_be_replayed(on_strict):
+    """Without zero_grad, backward reads the gradient the last call left and rebinds .grad to
+    a new array: the rules do not see it (a gradient is the step's output, not its state), but
+    a graph would read the freed gradient of its capture at the first replay."""
+    w = Tensor(np.array([1.0, -2.0], dtype=np.float32), requires_grad=True)
+
+    def fn(x):
+        (x * w).sum().backward()
+        return {"grad": w.grad}
+
+    step = CapturedStep(fn, w, warmup=1)
+    x = Tensor(np.ones(2, dtype=np.float32))
+    step(x)
+    step(x)  # the capture, recorded
+    with pytest.raises(tape.FreedArray, match="freed"):
+        step(x)
