@@ -103,6 +103,7 @@ COMPUTED = ("copy", "astype", "fill", "reshape", "ravel", "flatten", "take", "pu
             "argsort", "partition", "dot", "round", "cumsum", "cumprod", "searchsorted", "__copy__")
 for _name in COMPUTED:
     setattr(StrictArray, _name, _through_tape(_name))
+del _name
 
 
 def _refuse_host(what, arrays):
