@@ -113,7 +113,7 @@ def test_every_models_captured_run_keeps_the_rules_and_trains_as_the_eager_one(n
 
 
 @GPUS_ROUTE
-@pytest.mark.parametrize("name", ["wgan_gp", "sgan-improved"])  # the DCGAN's: compared with eager below
+@pytest.mark.parametrize("name", ["wgan_gp", "sgan-improved", "cgan"])  # the DCGAN's: compared with eager below
 def test_the_gpus_route_keeps_the_rules_of_capture_too(name, mnist_dir, tmp_path, checks, replays, capsys,
                                                       strict_only):
     # with the fused kernels (minigrad/kernels.py) in place of the NumPy passes, as on CuPy

@@ -1,11 +1,15 @@
-"""The embedding lookup: its forward is a row read, its backward a scatter-add, checked
-against finite differences to first and second order, and nn.Embedding's errors."""
+"""The embedding lookup: its forward is a row read, its backward a scatter-add (on the GPU one
+product, the same at every run), checked against finite differences to first and second
+order, and nn.Embedding's errors."""
+import contextlib
+
 import numpy as np
 import pytest
 
 import minigrad
 from minigrad import functional as F
-from minigrad import nn
+from minigrad import kernels, nn
+from minigrad.ops import embedding as embedding_op
 from minigrad.gradcheck import GradcheckError
 from minigrad.ops.embedding import Embedding
 
@@ -84,3 +88,46 @@ def test_embedding_refuses_ids_outside_the_table(ids, error, words):
 def test_embedding_refuses_a_bad_size():
     with pytest.raises(ValueError, match="Embedding: dim must be a positive int"):
         nn.Embedding(10, 0)
+
+
+def test_on_the_gpus_route_the_gradient_is_one_product_not_atomic_adds(backend, monkeypatch):
+    """On CuPy add.at adds with atomics in no fixed order, so a row read twice would get a
+    gradient whose last bits change from run to run; the kernels' route (CuPy's, emulated here
+    on the CPU) computes onehot(ids)ᵀ·gy as one product instead: the same gradient."""
+    products = []
+    real_matmul = embedding_op.matmul
+
+    def counted(a, b):
+        products.append((a.shape, b.shape))
+        return real_matmul(a, b)
+    monkeypatch.setattr(embedding_op, "matmul", counted)
+    gy = np.random.default_rng(1).standard_normal((2, 3, 4)).astype(np.float32)
+    grads = []
+    for route in ("numpy passes", "kernels"):
+        weight = minigrad.tensor(table(), requires_grad=True, dtype=minigrad.float32)
+        with kernels.emulated() if route == "kernels" else contextlib.nullcontext():
+            F.embedding(IDS, weight).backward(gy)
+        grads.append(minigrad.backend.to_numpy(weight.grad))
+    assert products == [((5, 6), (6, 4))]  # the kernels' route only: (rows, ids) by (ids, dim)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6, atol=1e-6)
+    assert not grads[1][3].any()
+    with kernels.emulated():
+        assert minigrad.gradcheck(lambda w: F.embedding(IDS, w), [table()])
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_an_embeddings_gradient_is_the_same_at_every_run(backend):
+    if backend != "cupy":
+        pytest.skip("needs CuPy and an NVIDIA GPU: python -m pytest --backend cupy")
+    ids = np.random.default_rng(0).integers(0, 10, size=4096)  # every row read about 400 times
+    gy = minigrad.tensor(np.random.default_rng(1).standard_normal((4096, 64)), dtype=minigrad.float32)
+    grads = []
+    for _ in range(3):
+        weight = minigrad.tensor(table(shape=(10, 64)), requires_grad=True, dtype=minigrad.float32)
+        F.embedding(ids, weight).backward(gy.data)
+        grads.append(minigrad.backend.to_numpy(weight.grad))
+    for grad in grads[1:]:
+        np.testing.assert_array_equal(grad, grads[0])
+    expected = np.zeros((10, 64))
+    np.add.at(expected, ids, minigrad.backend.to_numpy(gy.data).astype(np.float64))
+    np.testing.assert_allclose(grads[0], expected, rtol=1e-4, atol=1e-4)

@@ -4,10 +4,13 @@ The integer ids are data, not an input: they select rows and are never different
 """
 import numpy
 
-from .. import backend, host_access
+from .. import backend, host_access, kernels
 from ..backend import get_array_module
+from ..blas import matmul
 from ..tensor import Function
 from .shape import IndexAdd
+
+ONE_HOT_LIMIT = 1 << 24  # entries of the (ids, rows) one-hot matrix the GPU's route builds: 64 MB in float32
 
 
 class Embedding(Function):
@@ -19,6 +22,12 @@ class Embedding(Function):
     and a row never read gets zero. Keeps only the ids and W's shape for backward.
     The backward is IndexAdd (scatter-add) with the ids as its index; IndexAdd's own
     backward reads the rows again, so backward_graph is that op and differentiates again.
+
+    On the GPU (the kernels' route) the backward is that sum as one product, onehot(ids)ᵀ·gy:
+    CuPy's add.at adds with atomics, in whatever order the threads arrive, so a row read twice
+    would get a gradient whose last bits change from run to run, and so would the training;
+    cuBLAS sums a product the same way every time. (Up to ONE_HOT_LIMIT entries of the
+    one-hot: a label's ten rows here, not a vocabulary's.)
     """
 
     def forward(self, weight):
@@ -27,6 +36,11 @@ class Embedding(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
+        rows, dim = self.weight_shape
+        if kernels.fused(gy) and self.ids.size * rows <= ONE_HOT_LIMIT:
+            ids = self.ids.reshape(-1, 1)
+            one_hot = (ids == xp.arange(rows, dtype=ids.dtype)).astype(gy.dtype)  # (ids, rows)
+            return matmul(one_hot.T, gy.reshape(ids.shape[0], dim))
         gw = xp.zeros(self.weight_shape, dtype=gy.dtype)
         xp.add.at(gw, self.ids, gy)             # += : repeated ids add up
         return gw
